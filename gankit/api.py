@@ -1,0 +1,69 @@
+"""Load a finished (or running) run for sampling, evaluation and translation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from gankit.config import RunConfig, config_from_dict
+from gankit.data.info import DataInfo
+from gankit.errors import CheckpointError, ConfigError
+from gankit.models import MODELS
+from gankit.models.base import GenerativeModel
+from gankit.training.checkpoint import load_checkpoint
+
+
+@dataclass
+class LoadedRun:
+    model: GenerativeModel
+    cfg: RunConfig
+    info: DataInfo
+    run_dir: Path
+    step: int
+
+    def generate(self, n: int, seed: int = 0, use_ema: bool = True, batch_size: int = 500) -> torch.Tensor:
+        """``n`` samples in data space; the same seed always gives the same samples."""
+        g = torch.Generator().manual_seed(seed)
+        return self.model.generate(n, generator=g, use_ema=use_ema, batch_size=batch_size)
+
+    def real_batches(self, batch_size: int = 500, max_items: int | None = None) -> Iterator[torch.Tensor]:
+        """The training data's ``x`` in its stored order (loads the data)."""
+        from gankit.data import build_source
+
+        source = build_source(self.cfg.data, self.cfg.train.seed, torch.device("cpu"))
+        for batch in source.iter_items(batch_size, max_items):
+            yield batch["x"]
+
+
+def checkpoint_file(run_dir: Path, which: str = "last") -> Path:
+    run_dir = Path(run_dir)
+    if run_dir.is_file():
+        return run_dir
+    if not run_dir.is_dir():
+        raise CheckpointError(f"run folder '{run_dir}' does not exist")
+    return run_dir / "checkpoints" / f"{which}.pt"
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedRun:
+    """Rebuild the model from the config saved in the checkpoint and load its weights."""
+    path = checkpoint_file(Path(run_dir), which)
+    ckpt = load_checkpoint(path)
+    try:
+        cfg = config_from_dict(ckpt["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"'{path}' holds a config this gankit cannot read: {e}") from None
+    info_d = dict(ckpt["info"])
+    info_d["shape"] = tuple(info_d["shape"])
+    info = DataInfo(**info_d)
+    model = MODELS.get(cfg.model.kind)(cfg, info)
+    if cfg.train.ema > 0:
+        model.setup_ema()
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise CheckpointError(f"'{path}' does not match its own config ({str(e).splitlines()[0][:120]})") from None
+    model.to(device).eval()
+    run = Path(run_dir) if Path(run_dir).is_dir() else path.parent.parent
+    return LoadedRun(model, cfg, info, run, int(ckpt["step"]))

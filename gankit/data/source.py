@@ -1,0 +1,148 @@
+"""Batch sources with a resumable data order.
+
+Every source yields ``dict[str, Tensor]`` batches already on the training device, and its
+position in the data order is part of the checkpoint: epoch ``e`` is visited in the order
+``randperm(N)`` seeded by ``(seed, e)``, so ``(epoch, position)`` is the whole state.
+Under torchrun every rank draws the same global batch and keeps its own slice of it, so
+N ranks with ``batch_size / N`` each see exactly the batch one process would.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from gankit.data.info import DataInfo
+from gankit.errors import ConfigError, DataError
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)
+
+
+class _Order:
+    """Which global batch comes next: (epoch, position) over per-epoch permutations."""
+
+    def __init__(self, n: int, global_batch: int, seed: int):
+        if n < global_batch:
+            raise DataError(
+                f"the data set has {n} items, fewer than one batch of {global_batch}; "
+                "lower data.batch_size or add data"
+            )
+        self.n, self.global_batch, self.seed = n, global_batch, seed
+        self.epoch, self.pos = 0, 0
+        self._perm = epoch_order(n, seed, 0)
+
+    def next_indices(self) -> torch.Tensor:
+        if self.pos + self.global_batch > self.n:  # drop the ragged tail, start a new epoch
+            self.epoch, self.pos = self.epoch + 1, 0
+            self._perm = epoch_order(self.n, self.seed, self.epoch)
+        idx = self._perm[self.pos:self.pos + self.global_batch]
+        self.pos += self.global_batch
+        return idx
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
+        self._perm = epoch_order(self.n, self.seed, self.epoch)
+
+
+def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
+    per = idx.numel() // world
+    return idx[rank * per:(rank + 1) * per]
+
+
+def per_rank_batch(batch_size: int, world: int) -> int:
+    if batch_size % world:
+        raise ConfigError(
+            f"data.batch_size={batch_size} must be divisible by the number of processes ({world})"
+        )
+    return batch_size // world
+
+
+class ResidentSource:
+    """A small data set kept on the device as tensors; a batch is one indexing op."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], info: DataInfo, batch_size: int,
+                 seed: int, device: torch.device, rank: int = 0, world: int = 1):
+        self.info = info
+        self.tensors = {k: v.to(device) for k, v in tensors.items()}
+        n = next(iter(tensors.values())).shape[0]
+        self.batch_size = per_rank_batch(batch_size, world)
+        self.order = _Order(n, batch_size, seed)
+        self.rank, self.world, self.device = rank, world, device
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        idx = _rank_slice(self.order.next_indices(), self.rank, self.world).to(self.device)
+        return {k: v.index_select(0, idx) for k, v in self.tensors.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.order.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order.load_state_dict(state)
+
+    def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """The data set in its stored order, for metrics (does not move the training order)."""
+        n = next(iter(self.tensors.values())).shape[0]
+        n = min(n, max_items) if max_items else n
+        for s in range(0, n, batch_size):
+            yield {k: v[s:min(s + batch_size, n)] for k, v in self.tensors.items()}
+
+
+class _OrderSampler(Sampler[list[int]]):
+    """Batch sampler over a _Order copy, starting where the trainer's order stands."""
+
+    def __init__(self, order: _Order, rank: int, world: int):
+        self.order, self.rank, self.world = order, rank, world
+
+    def __iter__(self) -> Iterator[list[int]]:
+        while True:
+            yield _rank_slice(self.order.next_indices(), self.rank, self.world).tolist()
+
+
+class StreamingSource:
+    """A large folder streamed through a DataLoader with workers, in the same resumable order."""
+
+    def __init__(self, dataset: Dataset, info: DataInfo, batch_size: int, seed: int,
+                 device: torch.device, workers: int = 2, rank: int = 0, world: int = 1):
+        self.info, self.dataset, self.device = info, dataset, device
+        self.batch_size = per_rank_batch(batch_size, world)
+        self.order = _Order(len(dataset), batch_size, seed)  # type: ignore[arg-type]
+        self.rank, self.world, self.workers = rank, world, workers
+        self._consumed = self.order.state_dict()
+        self._it: Iterator | None = None
+
+    def _start(self) -> None:
+        shadow = _Order(self.order.n, self.order.global_batch, self.order.seed)
+        shadow.load_state_dict(self._consumed)
+        loader = DataLoader(self.dataset, batch_sampler=_OrderSampler(shadow, self.rank, self.world),
+                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                            persistent_workers=False, prefetch_factor=4 if self.workers else None)
+        self._it = iter(loader)
+
+    def next_batch(self) -> dict[str, torch.Tensor]:
+        if self._it is None:
+            self._start()
+        batch = next(self._it)  # type: ignore[arg-type]
+        self.order.next_indices()  # the trainer's own copy of the position
+        self._consumed = self.order.state_dict()
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self._consumed)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order.load_state_dict(state)
+        self._consumed = self.order.state_dict()
+        self._it = None
+
+    def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        n = len(self.dataset)  # type: ignore[arg-type]
+        n = min(n, max_items) if max_items else n
+        subset = torch.utils.data.Subset(self.dataset, range(n))
+        yield from DataLoader(subset, batch_size=batch_size, num_workers=self.workers)

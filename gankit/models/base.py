@@ -1,0 +1,164 @@
+"""The contract between a generative model and the generic trainer.
+
+A model owns its networks, its optimizers and its update. The trainer only knows:
+
+* ``schedule()``: the phases of one training step, e.g. ``[D, D, D, D, D, G]`` for a WGAN
+  with ``n_critic=5``. The trainer runs them in order and can stop (and resume) between any
+  two of them;
+* ``train_phase(phase, batch, step)``: one update, returning detached scalar tensors to log
+  (read by the trainer only every ``log_every`` steps, so no host-device sync per step);
+* ``ema_targets()``: the networks to keep an exponential moving average of;
+* ``sample_inputs`` / ``decode``: what a sample grid, ``gankit sample`` and the metrics use.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any, ClassVar, Iterable, NamedTuple
+
+import torch
+from torch import nn
+
+from gankit.config import RunConfig
+from gankit.data.info import DataInfo
+from gankit.training import distributed
+
+Batch = dict[str, torch.Tensor]
+
+
+class Phase(NamedTuple):
+    name: str
+    needs_batch: bool = True
+
+
+class GenerativeModel(nn.Module):
+    """Base class of every model (GAN, pix2pix, CycleGAN, SeqGAN, VAE, flow, GLO...)."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, cfg: RunConfig, info: DataInfo):
+        super().__init__()
+        self.cfg = cfg
+        self.info = info
+        self.ema_nets = nn.ModuleDict()
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.scaler: torch.amp.GradScaler | None = None
+
+    # ---- what subclasses provide -------------------------------------------------------
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def schedule(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def ema_targets(self) -> dict[str, nn.Module]:
+        """Networks whose EMA is kept (``{'G': self.G}`` for a GAN)."""
+        return {}
+
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
+                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Random inputs of ``n`` samples (latents, conditions) on the model's device."""
+        raise NotImplementedError
+
+    def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
+        """Map inputs from :meth:`sample_inputs` to samples in data space."""
+        raise NotImplementedError
+
+    # ---- shared machinery ----------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    def randn(self, n: int, *shape: int) -> torch.Tensor:
+        """Noise for this rank's ``n`` items: every rank draws the global batch and keeps its
+        slice, so N ranks consume the same random stream as one process would."""
+        world, rank = distributed.world_size(), distributed.rank()
+        z = torch.randn(n * world, *shape, device=self.device)
+        return z[rank * n:(rank + 1) * n] if world > 1 else z
+
+    @torch.no_grad()
+    def generate(self, n: int, generator: torch.Generator | None = None,
+                 c: torch.Tensor | None = None, use_ema: bool = True,
+                 batch_size: int = 500) -> torch.Tensor:
+        """``n`` samples in data space, produced in batches (never one huge forward)."""
+        inputs = self.sample_inputs(n, generator=generator, c=c)
+        outs = []
+        for start in range(0, n, batch_size):
+            part = {k: v[start:start + batch_size] for k, v in inputs.items()}
+            outs.append(self.decode(part, use_ema=use_ema).float().cpu())
+        return torch.cat(outs) if outs else torch.empty(0)
+
+    def net(self, name: str, use_ema: bool = True) -> nn.Module:
+        """The EMA copy of a network when there is one and it is asked for, else the live one."""
+        if use_ema and name in self.ema_nets:
+            return self.ema_nets[name]
+        return getattr(self, name)
+
+    def setup_ema(self) -> None:
+        """Create EMA copies; called by the trainer when ``train.ema > 0``."""
+        for name, module in self.ema_targets().items():
+            shadow = copy.deepcopy(module).eval()
+            shadow.requires_grad_(False)
+            self.ema_nets[name] = shadow
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        decay = self.cfg.train.ema if step >= self.cfg.train.ema_start else 0.0
+        for name, module in self.ema_targets().items():
+            shadow = self.ema_nets[name]
+            ema_p = [p for p in shadow.parameters()]
+            live_p = [p.detach() for p in module.parameters()]
+            if ema_p:
+                torch._foreach_lerp_(ema_p, live_p, 1.0 - decay)
+            for b_ema, b in zip(shadow.buffers(), module.buffers()):
+                b_ema.copy_(b)
+
+    def make_optimizer(self, params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        params = [p for p in params if p.requires_grad]
+        kw: dict[str, Any] = {}
+        if o.impl == "foreach":
+            kw["foreach"] = True
+        elif o.impl == "fused":
+            kw["fused"] = True
+        elif o.impl == "single":
+            kw["foreach"] = False
+        if o.name == "adam":
+            return torch.optim.Adam(params, lr=lr, betas=(o.beta1, o.beta2),
+                                    weight_decay=o.weight_decay, **kw)
+        kw.pop("fused", None)
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=o.weight_decay, **kw)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        amp = self.cfg.train.amp
+        if amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
+        """zero_grad, backward, average gradients over ranks, step (with the fp16 scaler)."""
+        opt = self.optimizers[name]
+        opt.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        distributed.all_reduce_grads(module.parameters())
+        if self.scaler is not None:
+            self.scaler.step(opt)
+            self.scaler.update()
+        else:
+            opt.step()
+
+    @staticmethod
+    def train_only(active: nn.Module, *frozen: nn.Module) -> None:
+        """Let gradients reach ``active`` alone in this phase (saves D's grads in G's phase)."""
+        active.requires_grad_(True)
+        for m in frozen:
+            m.requires_grad_(False)

@@ -1,0 +1,76 @@
+"""Regularisers of the discriminator: gradient penalty (WGAN-GP), R1, weight clipping.
+
+Penalties take the discriminator itself, not its outputs, because they differentiate D with
+respect to its input. They return the unweighted penalty; the model multiplies by its weight.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+Discriminator = Callable[..., Tensor]
+
+
+def _score(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
+    return D(x) if c is None else D(x, c)
+
+
+def _input_gradients(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
+    """dD/dx per sample, flattened to [B, features], kept in the graph so that the penalty
+    built from it can be back-propagated into D's parameters."""
+    if not x.is_floating_point():
+        raise ValueError(
+            f"input penalties need continuous inputs, got dtype {x.dtype}; "
+            "for token sequences apply them to the embedded or one-hot inputs"
+        )
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(_score(D, x, c).sum(), x, create_graph=True)
+    return grad.flatten(1)
+
+
+def _uniform_per_sample(like: Tensor, generator: torch.Generator | None) -> Tensor:
+    shape = (like.shape[0],) + (1,) * (like.dim() - 1)
+    device = generator.device if generator is not None else like.device
+    eps = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+    return eps.to(device=like.device, dtype=like.dtype)
+
+
+def gradient_penalty(D: Discriminator, real: Tensor, fake: Tensor, c: Tensor | None = None,
+                     one_sided: bool = False,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """WGAN-GP penalty ``E[(||grad D(x_hat)||_2 - 1)^2]`` (Gulrajani et al., 2017).
+
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample, drawn
+    from ``generator`` when given. ``one_sided`` penalises only norms above 1:
+    ``E[max(0, ||grad|| - 1)^2]``. ``c`` is passed to D as ``D(x, c)`` when not None.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
+                         f"and {tuple(fake.shape)}")
+    eps = _uniform_per_sample(real, generator)
+    x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
+    norms = _input_gradients(D, x_hat, c).norm(2, dim=1)
+    excess = norms - 1.0
+    if one_sided:
+        excess = F.relu(excess)
+    return excess.square().mean()
+
+
+def r1_penalty(D: Discriminator, real: Tensor, c: Tensor | None = None) -> Tensor:
+    """R1 penalty ``E[||grad_x D(x)||^2]`` at real data (Mescheder et al., 2018).
+
+    Unweighted: the caller multiplies by ``gamma / 2``.
+    """
+    return _input_gradients(D, real, c).square().sum(dim=1).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: nn.Module, bound: float) -> None:
+    """Clamp every parameter of ``module`` to ``[-bound, bound]`` in place (original WGAN)."""
+    if not bound > 0:
+        raise ValueError(f"clip bound must be positive, got {bound}")
+    for p in module.parameters():
+        p.clamp_(-bound, bound)

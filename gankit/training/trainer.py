@@ -1,0 +1,241 @@
+"""The one training loop. Nothing here knows what a GAN is.
+
+It steps through the model's phase schedule, keeps the EMA, logs means every ``log_every``
+steps (the only host-device sync), writes sample grids, evaluates, checkpoints, and can stop
+between any two phases (Ctrl-C, SIGTERM) and resume there bit-identically on the CPU.
+"""
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from gankit.config import RunConfig, dump_yaml
+from gankit.data import build_source
+from gankit.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
+from gankit.models import MODELS
+from gankit.models.base import GenerativeModel
+from gankit.training import distributed
+from gankit.training.checkpoint import atomic_save, load_checkpoint, make_checkpoint, restore, set_rng_state
+from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda", distributed.local_rank()) if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device asks for CUDA but no GPU is available; use train.device=cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", distributed.local_rank())
+    return device
+
+
+def build_model(cfg: RunConfig, info) -> GenerativeModel:
+    return MODELS.get(cfg.model.kind)(cfg, info)
+
+
+def next_run_dir(root: Path = Path("runs")) -> Path:
+    """runs/001, runs/002, ...: the first number not taken."""
+    root.mkdir(parents=True, exist_ok=True)
+    taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+    return root / f"{max(taken, default=0) + 1:03d}"
+
+
+class Trainer:
+    """Owns the loop state (step, phase) and the side effects; the model owns the updates."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        t = cfg.train
+        self.device = resolve_device(t.device)
+        distributed.init_from_env(self.device.type)
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+        if t.threads > 0:
+            torch.set_num_threads(t.threads)
+        if t.amp == "fp16" and self.device.type != "cuda":
+            raise ConfigError("train.amp=fp16 needs a GPU; use train.amp=bf16 or none on the CPU")
+        self.main = distributed.is_main()
+        ckpt = self._check_run_dir(resume)
+        torch.manual_seed(t.seed)
+        self.source = build_source(cfg.data, t.seed, self.device, distributed.rank(), distributed.world_size())
+        self.info = self.source.info
+        self.model = build_model(cfg, self.info).to(self.device)
+        if t.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if t.sync_bn and distributed.is_distributed():
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        if t.ema > 0:
+            self.model.setup_ema()
+        self.model.optimizers = self.model.configure_optimizers()
+        if t.amp == "fp16":
+            self.model.scaler = torch.amp.GradScaler("cuda")
+        distributed.broadcast_module(self.model)
+        self.step, self.phase = 0, 0
+        if ckpt is not None:
+            restore(self.model, self.source, ckpt, self.ckpt_path)
+            self.step, self.phase = int(ckpt["step"]), int(ckpt["phase"])
+            set_rng_state(ckpt["rng"])
+        if t.compile:
+            self._compile()
+        self.saved_step = self.step if ckpt is not None else None
+        self.stop_requested = False
+        self.phase_callbacks: list[Callable[[Trainer], None]] = []
+        self.running = RunningMeans()
+        self.logger = RunLogger(self.run_dir, enabled=self.main)
+        self.progress = Progress(t.steps, enabled=self.main and t.progress)
+        self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
+
+    # ---- run folder ----------------------------------------------------------------------
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoints" / "last.pt"
+
+    def _check_run_dir(self, resume: bool) -> dict[str, Any] | None:
+        if resume:
+            ckpt = load_checkpoint(self.ckpt_path)
+            return ckpt
+        if self.ckpt_path.exists():
+            raise CheckpointError(
+                f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
+                "or choose another --out"
+            )
+        if self.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
+        return None
+
+    def _compile(self) -> None:
+        for name in self.model.ema_targets():
+            setattr(self.model, name, torch.compile(getattr(self.model, name)))
+
+    # ---- the loop ------------------------------------------------------------------------
+    def request_stop(self, *_: Any) -> None:
+        if self.stop_requested:  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def fit(self) -> Path:
+        """Train to ``train.steps``; returns the last checkpoint's path."""
+        handlers = self._install_signal_handlers()
+        self.progress.start(self.step)
+        try:
+            while self.step < self.cfg.train.steps:
+                self._run_step()
+                self._after_step()
+            self.save()
+            if self.main:
+                self.write_samples("final")
+                self.evaluate(final=True)
+        finally:
+            self.progress.close()
+            self.logger.close()
+            self._restore_signal_handlers(handlers)
+        return self.ckpt_path
+
+    def _run_step(self) -> None:
+        schedule = self.model.schedule()
+        while self.phase < len(schedule):
+            if self.stop_requested:
+                self.save()
+                raise TrainingInterrupted(
+                    f"stopped at step {self.step}, phase {self.phase}; checkpoint saved; "
+                    f"continue with: gankit train --resume {self.run_dir}"
+                )
+            phase = schedule[self.phase]
+            batch = self._batch() if phase.needs_batch else None
+            self.running.add(self.model.train_phase(phase.name, batch, self.step))
+            self.phase += 1
+            for callback in self.phase_callbacks:
+                callback(self)
+        self.phase = 0
+        self.step += 1
+        if self.cfg.train.ema > 0:
+            self.model.update_ema(self.step)
+
+    def _batch(self) -> dict[str, torch.Tensor]:
+        batch = self.source.next_batch()
+        if self.cfg.train.channels_last:
+            batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                     for k, v in batch.items()}
+        return batch
+
+    def _after_step(self) -> None:
+        t, s = self.cfg.train, self.step
+        if s % t.log_every == 0:
+            self.log()
+        if self.main and t.sample_every and s % t.sample_every == 0:
+            self.write_samples(f"step_{s:07d}")
+        if self.cfg.eval.every and s % self.cfg.eval.every == 0:
+            self.evaluate()
+        if t.ckpt_every and s % t.ckpt_every == 0:
+            self.save()
+
+    def log(self) -> None:
+        values = self.running.read()
+        bad = non_finite(values)
+        if bad:
+            where = (f"the last good checkpoint is {self.ckpt_path} (step {self.saved_step})"
+                     if self.saved_step is not None else "no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
+                f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
+            )
+        record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
+                  "time": time.time()}
+        self.logger.write(record)
+        self.progress.update(self.step, values)
+
+    # ---- side effects --------------------------------------------------------------------
+    def save(self) -> None:
+        """Checkpoint, unless a loss went non-finite since the last log (then fail loudly)."""
+        if self.running.sums:
+            sums = torch.stack(list(self.running.sums.values()))
+            if not bool(torch.isfinite(sums).all()):
+                self.log()  # raises TrainingDiverged with the details
+        if self.main:
+            extra = {"info": vars(self.info).copy()}
+            atomic_save(make_checkpoint(self.model, self.source, self.step, self.phase, extra),
+                        self.ckpt_path)
+        self.saved_step = self.step
+        distributed.barrier()
+
+    def write_samples(self, name: str) -> None:
+        from gankit.viz import save_samples
+
+        samples = self.model.decode(self.fixed, use_ema=self.cfg.train.ema > 0).float().cpu()
+        save_samples(samples, self.info, self.run_dir / "samples" / f"{name}.png")
+
+    def evaluate(self, final: bool = False) -> dict[str, float]:
+        """Metrics named in ``eval.metrics`` on the EMA generator, appended to metrics.jsonl."""
+        from gankit.training.evaluation import evaluate_during_training
+
+        if not self.cfg.eval.metrics or not self.main:
+            return {}
+        results = evaluate_during_training(self)
+        if results:
+            self.logger.write({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
+                               "final": final}, file="metrics.jsonl")
+        return results
+
+    # ---- signals -------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        old = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, self.request_stop)
+        except ValueError:  # not the main thread: stops come through request_stop only
+            pass
+        return old
+
+    @staticmethod
+    def _restore_signal_handlers(old: dict[int, Any]) -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)

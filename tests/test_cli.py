@@ -1,0 +1,130 @@
+"""The command line end to end on tiny settings, and its one-line errors for bad input."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.cli import main
+
+TINY_TOY = ["toy_ring8", "data.toy_samples=256", "data.batch_size=32", "G.width=16", "D.width=16",
+            "train.steps=6", "train.log_every=3", "train.sample_every=3", "train.progress=false"]
+TINY_DIGITS = ["data.source=digits", "G.name=mlp", "D.name=mlp", "G.width=16", "D.width=16",
+               "data.batch_size=32", "train.steps=3", "train.log_every=3", "train.progress=false"]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, pattern):
+    assert code == 2
+    lines = [l for l in err.strip().splitlines() if l]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    assert pattern in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("cli") / "toy"
+    assert main(["train", *TINY_TOY, "--out", str(run)]) == 0
+    return run
+
+
+def test_train_writes_config_checkpoint_samples_and_logs(toy_run):
+    for rel in ["config.yaml", "checkpoints/last.pt", "samples/step_0000003.png",
+                "samples/final.png", "log.jsonl"]:
+        assert (toy_run / rel).is_file(), rel
+
+
+def test_sample_vectors_is_deterministic(toy_run, tmp_path, capsys):
+    assert run_cli(["sample", toy_run, "--n", 20, "--out", tmp_path / "a"], capsys)[0] == 0
+    assert run_cli(["sample", toy_run, "--n", 20, "--out", tmp_path / "b"], capsys)[0] == 0
+    assert run_cli(["sample", toy_run, "--n", 20, "--out", tmp_path / "c", "--seed", 1], capsys)[0] == 0
+    a, b, c = (np.load(tmp_path / d / "samples.npy") for d in "abc")
+    assert a.shape == (20, 2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_images_sample_and_interpolate(tmp_path, capsys):
+    run = tmp_path / "digits"
+    assert run_cli(["train", *TINY_DIGITS, "--out", run], capsys)[0] == 0
+    code, out, _ = run_cli(["sample", run, "--n", 5, "--out", tmp_path / "png"], capsys)
+    assert code == 0
+    files = sorted((tmp_path / "png").glob("*.png"))
+    assert len(files) == 5 and Image.open(files[0]).size == (8, 8)
+    assert run_cli(["interpolate", run, "--rows", 2, "--steps", 4], capsys)[0] == 0
+    assert Image.open(run / "interpolation.png").size == (4 * 10 + 2, 2 * 10 + 2)
+
+
+def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
+    code, out, _ = run_cli(["train", "toy_ring8", "loss.name=hinge", "--out", tmp_path / "x", "--dry-run"], capsys)
+    assert code == 0 and "name: hinge" in out
+    assert not (tmp_path / "x").exists()
+
+
+def test_resume_continues_to_more_steps(toy_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "more"
+    shutil.copytree(toy_run, run)
+    assert run_cli(["train", "--resume", run, "train.steps=9"], capsys)[0] == 0
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["step"] == 9
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["train", "train.n_critc=5"], "did you mean 'train.n_critic'"),
+    (["train", "train.steps=abc"], "train.steps must be int"),
+    (["train", "--data", "/nonexistent/folder"], "neither an existing path nor a built-in name"),
+    (["train", "nosuchpreset"], "unknown preset 'nosuchpreset'"),
+    (["sample", "/nonexistent/run", "--out", "x"], "does not exist"),
+    (["train", "--bogus"], "unrecognized arguments"),
+])
+def test_bad_input_gets_one_line_and_exit_2(args, pattern, capsys):
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, pattern)
+
+
+def test_malformed_yaml_and_empty_folder(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: [1,\n")
+    assert_one_line_error(*run_cli(["train", bad], capsys)[::2], "malformed YAML")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(["train", "--data", tmp_path / "empty", "--out", tmp_path / "r"], capsys)
+    assert_one_line_error(code, err, "empty")
+
+
+def test_corrupt_checkpoint_is_refused_and_left_alone(toy_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "corrupt"
+    shutil.copytree(toy_run, run)
+    ckpt = run / "checkpoints" / "last.pt"
+    good = ckpt.read_bytes()
+    ckpt.write_bytes(good[: len(good) // 2])
+    half = ckpt.read_bytes()
+    for args in (["train", "--resume", run], ["sample", run, "--out", tmp_path / "s"]):
+        code, _, err = run_cli(args, capsys)
+        assert_one_line_error(code, err, "corrupt or not a gankit checkpoint")
+    assert ckpt.read_bytes() == half
+    assert (run / "log.jsonl").is_file() and (run / "config.yaml").is_file()
+
+
+def test_checkpoint_that_does_not_fit_its_config(toy_run, tmp_path, capsys):
+    ckpt = torch.load(toy_run / "checkpoints" / "last.pt", weights_only=True)
+    ckpt["config"]["G"]["width"] = 32
+    (tmp_path / "odd" / "checkpoints").mkdir(parents=True)
+    torch.save(ckpt, tmp_path / "odd" / "checkpoints" / "last.pt")
+    code, _, err = run_cli(["sample", tmp_path / "odd", "--out", tmp_path / "s"], capsys)
+    assert_one_line_error(code, err, "does not match its own config")
+
+
+def test_training_into_an_existing_run_keeps_it(toy_run, capsys):
+    before = (toy_run / "checkpoints" / "last.pt").read_bytes()
+    code, _, err = run_cli(["train", *TINY_TOY, "--out", toy_run], capsys)
+    assert_one_line_error(code, err, "already holds a run")
+    assert (toy_run / "checkpoints" / "last.pt").read_bytes() == before

@@ -1,0 +1,84 @@
+import pytest
+
+from gankit.config import RunConfig, config_from_dict, dump_yaml, load_config, parse_override
+from gankit.errors import ConfigError
+
+
+def write(tmp_path, text, name="p.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+def test_overrides_are_typed_and_applied():
+    cfg = load_config(None, ["loss.name=wgan-gp", "train.n_critic=5", "train.steps=2000",
+                             "optim.lr_d=1e-4", "train.compile=true", "eval.metrics=fid,kid"])
+    assert cfg.loss.name == "wgan-gp"
+    assert cfg.train.n_critic == 5 and isinstance(cfg.train.n_critic, int)
+    assert cfg.optim.lr_d == pytest.approx(1e-4) and isinstance(cfg.optim.lr_d, float)
+    assert cfg.train.compile is True
+    assert cfg.eval.metrics == ["fid", "kid"]
+
+
+def test_int_accepted_for_float_but_not_the_reverse():
+    assert load_config(None, ["optim.lr_g=1"]).optim.lr_g == 1.0
+    with pytest.raises(ConfigError, match="train.steps must be int"):
+        load_config(None, ["train.steps=2.5"])
+    with pytest.raises(ConfigError, match="train.compile must be bool"):
+        load_config(None, ["train.compile=5"])
+
+
+def test_unknown_key_names_the_closest_valid_key():
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.n_critc'; did you mean 'train.n_critic'"):
+        load_config(None, ["train.n_critc=5"])
+    with pytest.raises(ConfigError, match="did you mean 'loss.name'"):
+        load_config(None, ["los.name=hinge"])
+
+
+def test_preset_with_base_and_yaml_errors(tmp_path):
+    base = write(tmp_path, "train:\n  steps: 7\nloss:\n  name: hinge\n", "base.yaml")
+    child = write(tmp_path, f"base: {base}\ntrain:\n  n_critic: 3\n", "child.yaml")
+    cfg = load_config(child, ["train.steps=9"])
+    assert (cfg.train.steps, cfg.train.n_critic, cfg.loss.name) == (9, 3, "hinge")
+    bad = write(tmp_path, "train: [1, 2\n", "bad.yaml")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="did you mean 'toy_ring8'"):
+        load_config("toy_rign8")
+    typo = write(tmp_path, "train:\n  stepz: 3\n", "typo.yaml")
+    with pytest.raises(ConfigError, match="did you mean 'train.steps'"):
+        load_config(typo)
+
+
+def test_model_section_depends_on_kind():
+    cfg = load_config(None, ["model.z_dim=16"])
+    assert cfg.model.kind == "gan" and cfg.model.z_dim == 16
+    with pytest.raises(ConfigError, match="unknown model kind 'gna'.*did you mean 'gan'"):
+        load_config(None, ["model.kind=gna"])
+
+
+def test_round_trip_through_dict_and_yaml():
+    cfg = load_config(None, ["loss.name=lsgan", "model.z_dim=8", "eval.metrics=fid"])
+    again = config_from_dict(cfg.to_dict())
+    assert again == cfg
+    assert "lsgan" in dump_yaml(cfg)
+
+
+def test_validation_of_choices_and_ranges():
+    with pytest.raises(ConfigError, match="data.batch_size must be at least 1"):
+        load_config(None, ["data.batch_size=0"])
+    with pytest.raises(ConfigError, match="optim.name must be one of adam, rmsprop"):
+        load_config(None, ["optim.name=sgd"])
+    with pytest.raises(ConfigError, match="look like section.key=value"):
+        parse_override("train.steps")
+
+
+def test_builtin_presets_all_load():
+    from gankit.config import PRESET_DIR
+
+    names = [p.stem for p in PRESET_DIR.glob("*.yaml")]
+    assert {"toy_ring8", "toy_grid25", "mnist_dcgan", "anime64"} <= set(names)
+    for name in names:
+        assert isinstance(load_config(name), RunConfig)

@@ -1,0 +1,119 @@
+import json
+
+import pytest
+import torch
+
+from gankit.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
+from gankit.training.checkpoint import load_checkpoint, restore
+from gankit.training.trainer import Trainer
+from tests.conftest import tiny_toy_config
+
+
+def final_state(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def opt_state(trainer):
+    return {name: o.state_dict()["state"] for name, o in trainer.model.optimizers.items()}
+
+
+def assert_states_equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def stop_after(n_phases):
+    count = {"n": 0}
+
+    def callback(trainer):
+        count["n"] += 1
+        if count["n"] == n_phases:
+            trainer.request_stop()
+
+    return callback
+
+
+@pytest.mark.parametrize("loss,n_critic,stop_phase", [
+    ("wgan-gp", 3, 14),        # step 3, between the second and third critic step
+    ("nonsaturating", 1, 9),   # between D and G of step 4
+])
+def test_resume_is_bit_identical(tmp_path, loss, n_critic, stop_phase):
+    cfg = tiny_toy_config(**{"loss.name": loss, "train.n_critic": n_critic})
+    whole = Trainer(cfg, tmp_path / "whole")
+    whole.fit()
+
+    first = Trainer(cfg, tmp_path / "split")
+    first.phase_callbacks.append(stop_after(stop_phase))
+    with pytest.raises(TrainingInterrupted, match="--resume"):
+        first.fit()
+    ckpt = load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")
+    assert (ckpt["step"] * (n_critic + 1) + ckpt["phase"]) == stop_phase
+    assert ckpt["phase"] != 0  # really stopped inside a step
+
+    second = Trainer(cfg, tmp_path / "split", resume=True)
+    assert (second.step, second.phase) == (ckpt["step"], ckpt["phase"])
+    second.fit()
+    assert second.step == whole.step == cfg.train.steps
+    assert_states_equal(final_state(whole), final_state(second))
+    for name in ("G", "D"):
+        a, b = opt_state(whole)[name], opt_state(second)[name]
+        for pid in a:
+            for key in a[pid]:
+                assert torch.equal(torch.as_tensor(a[pid][key]), torch.as_tensor(b[pid][key]))
+
+
+def test_ema_tracks_the_generator(tmp_path):
+    cfg = tiny_toy_config(**{"train.ema": 0.5, "train.steps": 1})
+    trainer = Trainer(cfg, tmp_path / "run")
+    before = [p.clone() for p in trainer.model.ema_nets["G"].parameters()]
+    trainer.fit()
+    for old, ema, live in zip(before, trainer.model.ema_nets["G"].parameters(), trainer.model.G.parameters()):
+        torch.testing.assert_close(ema, 0.5 * old + 0.5 * live)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = tiny_toy_config(**{"train.ckpt_every": 4, "train.steps": 20})
+    trainer = Trainer(cfg, tmp_path / "run")
+
+    def poison(tr):
+        if tr.step == 6:
+            with torch.no_grad():
+                for p in tr.model.D.parameters():
+                    p.fill_(float("nan"))
+
+    trainer.phase_callbacks.append(poison)
+    with pytest.raises(TrainingDiverged, match=r"loss/D.*non-finite by step 8.*step 4"):
+        trainer.fit()
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert ckpt["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_refuses_to_overwrite_an_existing_run(tmp_path):
+    cfg = tiny_toy_config(**{"train.steps": 2})
+    Trainer(cfg, tmp_path / "run").fit()
+    before = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="already holds a run; resume it with --resume"):
+        Trainer(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_checkpoint_of_another_model_kind_is_refused(tmp_path):
+    cfg = tiny_toy_config(**{"train.steps": 1})
+    trainer = Trainer(cfg, tmp_path / "run")
+    trainer.fit()
+    ckpt = load_checkpoint(trainer.ckpt_path)
+    ckpt["kind"] = "vae"
+    with pytest.raises(CheckpointError, match="holds a 'vae' model but the config builds 'gan'"):
+        restore(trainer.model, trainer.source, ckpt, "x.pt")
+
+
+def test_logs_are_written_every_log_every_steps(tmp_path):
+    cfg = tiny_toy_config(**{"train.steps": 8, "train.log_every": 4})
+    Trainer(cfg, tmp_path / "run").fit()
+    lines = [json.loads(l) for l in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [4, 8]
+    assert {"loss/D", "loss/G", "D/real", "D/fake", "steps_per_s"} <= set(lines[0])
+    assert (tmp_path / "run" / "samples" / "final.png").is_file()
+    assert (tmp_path / "run" / "config.yaml").is_file()
