@@ -65,23 +65,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.api import load_run
-    from gankit.viz import to_uint8
-    from PIL import Image
 
     run = load_run(args.run_dir)
     if args.n < 1:
         raise GankitError(f"--n must be at least 1, got {args.n}")
-    x = run.generate(args.n, seed=args.seed, use_ema=not args.no_ema)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if x.dim() == 4:
-        arr = to_uint8(x)
-        for i, img in enumerate(arr):
-            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i + 1:05d}.png")
-        print(f"wrote {len(arr)} images to {out}")
-    else:
-        np.save(out / "samples.npy", x.numpy())
-        print(f"wrote {tuple(x.shape)} samples to {out / 'samples.npy'}")
+    c = run.model.parse_condition(args.cond, args.n) if args.cond is not None else None
+    g = torch.Generator().manual_seed(args.seed)
+    x = run.model.generate(args.n, generator=g, c=c, use_ema=not args.no_ema)
+    written = run.model.write_samples(x, Path(args.out))
+    print(f"wrote {written}")
     return 0
 
 
@@ -118,6 +110,15 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_translate(args: argparse.Namespace) -> int:
+    from gankit.api import load_run
+
+    run = load_run(args.run_dir)
+    written = run.model.translate_path(Path(args.input), Path(args.out), direction=args.direction)
+    print(f"wrote {written}")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from gankit.metrics.cli import run_eval
 
@@ -143,7 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
+    s.add_argument("--cond", help="condition for conditional models: a class name, label or text")
     s.set_defaults(func=cmd_sample)
+
+    tr = sub.add_parser("translate", help="translate images or sentences with a trained translation model")
+    tr.add_argument("run_dir")
+    tr.add_argument("--input", required=True, help="an input folder (images) or text file")
+    tr.add_argument("--out", required=True, help="output folder or file")
+    tr.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"])
+    tr.set_defaults(func=cmd_translate)
 
     i = sub.add_parser("interpolate", help="a grid walking between latent points")
     i.add_argument("run_dir")

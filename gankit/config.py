@@ -35,6 +35,14 @@ class DataConfig:
     resident_max_mb: int = 2048  # auto keeps data resident below this size
     toy_samples: int = 100_000  # size of a synthetic toy data set
     condition: str = "none"  # none | label | text: what the optional condition c is
+    tags: str = ""  # a tags file (one line per image: file name, then its tags) for folders
+    layout: str = "auto"  # auto | single | ab | aligned | unpaired (image-to-image data)
+    direction: str = "AtoB"  # AtoB | BtoA: which side of paired/unpaired data is the input
+    held_out: float = 0.0  # share of the data kept out of training for metrics (0 = none)
+    binarize: bool = False  # binarised images (Bernoulli likelihoods)
+    max_len: int = 20  # sequences: maximum tokens per sentence (longer ones are cut)
+    min_count: int = 1  # sequences: words seen fewer times become <unk>
+    vocab_size: int = 0  # sequences: keep at most this many words (0 = all)
 
 
 @dataclass

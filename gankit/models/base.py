@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from pathlib import Path
 from typing import Any, ClassVar, Iterable, NamedTuple
+
+import numpy as np
+from PIL import Image
 
 import torch
 from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
+from gankit.errors import GankitError
 from gankit.training import distributed
 
 Batch = dict[str, torch.Tensor]
@@ -92,6 +97,28 @@ class GenerativeModel(nn.Module):
             part = {k: v[start:start + batch_size] for k, v in inputs.items()}
             outs.append(self.decode(part, use_ema=use_ema).float().cpu())
         return torch.cat(outs) if outs else torch.empty(0)
+
+    def write_samples(self, samples: torch.Tensor, out: Path) -> str:
+        """Write ``gankit sample`` output: one PNG per image, or ``samples.npy`` for vectors.
+
+        Models whose samples are something else (sentences) override this."""
+        from gankit.viz import to_uint8
+
+        out.mkdir(parents=True, exist_ok=True)
+        if samples.dim() == 4:
+            for i, img in enumerate(to_uint8(samples)):
+                Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i + 1:05d}.png")
+            return f"{len(samples)} images to {out}"
+        np.save(out / "samples.npy", samples.numpy())
+        return f"{tuple(samples.shape)} samples to {out / 'samples.npy'}"
+
+    def parse_condition(self, text: str, n: int) -> torch.Tensor:
+        """``--cond`` text -> the condition tensor for ``n`` samples (conditional models)."""
+        raise GankitError(f"model kind '{self.kind}' is unconditional; drop --cond")
+
+    def translate_path(self, source: Path, out: Path, direction: str = "AtoB") -> str:
+        """``gankit translate``: map a folder of images (or a text file) to ``out``."""
+        raise GankitError(f"model kind '{self.kind}' does not translate; train pix2pix, cyclegan or a style model")
 
     def net(self, name: str, use_ema: bool = True) -> nn.Module:
         """The EMA copy of a network when there is one and it is asked for, else the live one."""

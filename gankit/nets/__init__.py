@@ -20,6 +20,7 @@ from gankit.nets.common import (
     Discriminator,
     Generator,
     apply_spectral_norm,
+    check_cond_mode,
 )
 from gankit.nets import dcgan, mlp, resnet  # noqa: E402,F401  (registration side effects)
 
@@ -50,8 +51,7 @@ def build_discriminator(cfg: NetConfig, info: DataInfo, c_dim: int = 0,
     """The discriminator ``cfg`` names: ``D(x, c | None) -> [B]`` raw scores. ``cond_mode``
     is how ``c`` enters when ``c_dim > 0``: 'concat' (to the input) or 'projection'."""
     _check_c_dim(c_dim)
-    if cond_mode not in COND_MODES:
-        raise ConfigError(f"conditioning mode '{cond_mode}' is unknown; use one of {', '.join(COND_MODES)}")
+    check_cond_mode(cond_mode)
     net = DISCRIMINATORS.get(resolve_name(cfg.name, info))(cfg, info, c_dim, cond_mode)
     return apply_spectral_norm(net) if cfg.spectral_norm else net
 

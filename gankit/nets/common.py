@@ -42,6 +42,13 @@ def check_norm(norm: str, role: str, net: str, allowed: tuple[str, ...] = NORMS)
         )
 
 
+def check_cond_mode(cond_mode: str) -> None:
+    if cond_mode not in COND_MODES:
+        raise ConfigError(
+            f"conditioning mode '{cond_mode}' is unknown; use one of {', '.join(COND_MODES)}"
+        )
+
+
 def check_depth(depth: int, role: str, net: str) -> None:
     if depth < 1:
         raise ConfigError(f"{role}.depth must be at least 1 for {net}, got {depth}")
@@ -125,14 +132,14 @@ def apply_spectral_norm(module: nn.Module, warmup: int = 100) -> nn.Module:
 
 @torch.no_grad()
 def _power_iterations(layer: nn.Module, n: int) -> None:
-    """Advance the stored singular-vector estimates ``_u``, ``_v`` of a wrapped weight by ``n``
-    steps, in the update order torch's parametrization uses."""
+    """Advance the singular-vector estimates ``_u``, ``_v`` of a wrapped weight by ``n`` steps,
+    exactly as torch's parametrization does (without re-normalising the weight each time)."""
     sn = layer.parametrizations.weight[0]
     matrix = layer.parametrizations.weight.original.movedim(sn.dim, 0).flatten(1)
     u, v = sn._u.clone(), sn._v.clone()
     for _ in range(n):
-        v = F.normalize(matrix.mH @ u, dim=0, eps=sn.eps)
         u = F.normalize(matrix @ v, dim=0, eps=sn.eps)
+        v = F.normalize(matrix.mH @ u, dim=0, eps=sn.eps)
     sn._u.copy_(u)
     sn._v.copy_(v)
 
@@ -197,8 +204,7 @@ class Discriminator(nn.Module):
 
     def __init__(self, c_dim: int, cond_mode: str):
         super().__init__()
-        if cond_mode not in COND_MODES:
-            raise ConfigError(f"conditioning mode '{cond_mode}' is unknown; use one of {', '.join(COND_MODES)}")
+        check_cond_mode(cond_mode)
         self.c_dim, self.cond_mode = c_dim, cond_mode
         self.concat_dim = c_dim if cond_mode == "concat" else 0
         self.feature_dim = 0

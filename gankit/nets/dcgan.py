@@ -59,7 +59,8 @@ class DCGANGenerator(Generator):
         layers: list[nn.Module] = [nn.ConvTranspose2d(self.in_dim, channels[0], start, 1, 0, bias=bias),
                                    norm2d(norm, channels[0]), nn.ReLU()]
         for c_in, c_out in zip(channels, channels[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias), norm2d(norm, c_out), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias), norm2d(norm, c_out),
+                       nn.ReLU()]
         layers += [nn.ConvTranspose2d(channels[-1], out_shape[0], 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
@@ -71,7 +72,8 @@ class DCGANGenerator(Generator):
 class DCGANDiscriminator(Discriminator):
     """Stride-2 convs with LeakyReLU(0.2) down to start x start maps, flattened as features."""
 
-    def __init__(self, in_shape: tuple[int, int, int], c_dim: int, cond_mode: str, width: int, norm: str):
+    def __init__(self, in_shape: tuple[int, int, int], c_dim: int, cond_mode: str, width: int,
+                 norm: str):
         super().__init__(c_dim, cond_mode)
         start, channels = channel_plan(in_shape[1], width)
         channels = channels[::-1]

@@ -115,8 +115,8 @@ class ResNetGenerator(Generator):
         nn.init.xavier_uniform_(self.project.weight)
         nn.init.zeros_(self.project.bias)
         self.blocks = nn.Sequential(*[UpBlock(a, b, norm) for a, b in zip(channels, channels[1:])])
-        self.out = nn.Sequential(norm2d(norm, channels[-1]), nn.ReLU(), conv(channels[-1], out_shape[0], 3),
-                                 nn.Tanh())
+        self.out = nn.Sequential(norm2d(norm, channels[-1]), nn.ReLU(),
+                                 conv(channels[-1], out_shape[0], 3), nn.Tanh())
 
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         h = self.project(zc).reshape(zc.shape[0], -1, START_SIDE, START_SIDE)
@@ -124,7 +124,8 @@ class ResNetGenerator(Generator):
 
 
 class ResNetDiscriminator(Discriminator):
-    def __init__(self, in_shape: tuple[int, int, int], c_dim: int, cond_mode: str, width: int, norm: str):
+    def __init__(self, in_shape: tuple[int, int, int], c_dim: int, cond_mode: str, width: int,
+                 norm: str):
         super().__init__(c_dim, cond_mode)
         plan = discriminator_plan(in_shape[1], width)
         blocks = [FirstDownBlock(in_shape[0] + self.concat_dim, width)]

@@ -29,7 +29,8 @@ def test_dcgan_init_is_normal_002_with_unit_norm_scales():
 
 
 # (net, data shape, G norm, D norm)
-CASES = [("mlp", (2,), "batch", "layer"), ("mlp", (5,), "none", "none"), ("mlp", (1, 8, 8), "batch", "batch"),
+CASES = [("mlp", (2,), "batch", "layer"), ("mlp", (5,), "none", "none"),
+         ("mlp", (1, 8, 8), "batch", "batch"),
          ("dcgan", (1, 28, 28), "batch", "none"), ("dcgan", (3, 32, 32), "none", "layer"),
          ("dcgan", (3, 64, 64), "instance", "instance"), ("resnet", (3, 32, 32), "batch", "none"),
          ("resnet", (1, 64, 64), "layer", "batch")]
