@@ -173,7 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        # key=value overrides may come after options (`train PRESET --out D k=v`)
+        if args.command == "train":
+            args.items += [e for e in extra if "=" in e and not e.startswith("-")]
+            extra = [e for e in extra if not ("=" in e and not e.startswith("-"))]
+        if extra:
+            raise GankitError(f"unrecognized arguments: {' '.join(extra)} (see gankit {args.command} --help)")
         return args.func(args)
     except GankitError as e:
         print(f"error: {e}", file=sys.stderr)

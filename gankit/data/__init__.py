@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from gankit.config import DataConfig
 from gankit.data.info import DataInfo
 from gankit.data.source import ResidentSource, StreamingSource
-from gankit.errors import DataError
+from gankit.errors import ConfigError, DataError
 
 DEFAULT_FOLDER_SIZE = 64
 
@@ -23,7 +23,9 @@ def builtin_names() -> list[str]:
     from gankit.data.builtin import BUILTIN_IMAGES
     from gankit.data.toy import MIXTURES
 
-    return sorted(MIXTURES) + BUILTIN_IMAGES.names()
+    from gankit.data.paired import builtin_names as image_to_image_names
+
+    return sorted(MIXTURES) + BUILTIN_IMAGES.names() + image_to_image_names()
 
 
 def convert_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
@@ -42,11 +44,78 @@ def convert_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     return x
 
 
+# The held-out split ignores train.seed, so runs with different seeds share one test set.
+SPLIT_SEED = 0
+
+
 def load_tensors(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | None, object, DataInfo]:
-    """(tensors for a resident source or None, a Dataset for streaming or None, DataInfo)."""
+    """(tensors for a resident source or None, a Dataset for streaming or None, DataInfo).
+
+    Resident tensors are the training part when ``data.held_out`` > 0, binarised to {-1, 1}
+    when ``data.binarize``, and carry ``index``: each item's position in the training part
+    (per-item latents, e.g. GLO's codes, are looked up by it)."""
+    from gankit.data.conditions import with_condition
+
+    tensors, dataset, info = _load_all(cfg, seed)
+    info = with_condition(cfg, info)
+    if tensors is None:
+        _check_in_memory(cfg, None)
+        return None, dataset, info
+    tensors = _held_out_part(tensors, info, cfg, part=0)
+    info.size = len(next(iter(tensors.values())))
+    if info.is_image:  # the name keys cached reference statistics: say what changed
+        info.name += "-binarised" if cfg.binarize else ""
+        info.name += f"[train {1 - cfg.held_out:g}]" if cfg.held_out > 0 else ""
+    tensors["index"] = torch.arange(info.size)
+    return tensors, None, info
+
+
+def held_out_tensors(cfg: DataConfig, seed: int) -> dict[str, torch.Tensor]:
+    """The items ``data.held_out`` keeps out of training (binarised like the training part)."""
+    if cfg.held_out <= 0:
+        raise ConfigError("this run holds no data out (data.held_out=0); train with e.g. "
+                          "data.held_out=0.1 to measure held-out likelihoods")
+    tensors, _, info = _load_all(cfg, seed)
+    _check_in_memory(cfg, tensors)
+    return _held_out_part(tensors, info, cfg, part=1)
+
+
+def _check_in_memory(cfg: DataConfig, tensors: dict[str, torch.Tensor] | None) -> None:
+    if tensors is None and (cfg.held_out > 0 or cfg.binarize):
+        raise ConfigError("data.held_out and data.binarize need the data in memory; "
+                          "set data.resident=yes (or use a smaller data set)")
+
+
+def _held_out_part(tensors: dict[str, torch.Tensor], info: DataInfo, cfg: DataConfig,
+                   part: int) -> dict[str, torch.Tensor]:
+    """Binarise if asked, then keep the training (0) or held-out (1) part of the split."""
+    from gankit.data.builtin import split_indices
+
+    if cfg.binarize:
+        if info.kind != "image":
+            raise ConfigError(f"data.binarize applies to single images; '{info.name}' is "
+                              f"{info.kind} data: drop data.binarize")
+        tensors = {**tensors, "x": torch.where(tensors["x"] > 0, 1.0, -1.0)}
+    if cfg.held_out > 0:
+        n = len(next(iter(tensors.values())))
+        idx = split_indices(n, cfg.held_out, SPLIT_SEED)[part]
+        tensors = {k: v[idx] for k, v in tensors.items()}
+    return tensors
+
+
+def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | None, object, DataInfo]:
+    """Every item of ``data.source``, before the held-out split."""
     from gankit.data import builtin, points, toy
 
     src = cfg.source
+    from gankit.data import text
+
+    if text.is_text_source(src):  # token sequences: oracle, .txt files, built-in text
+        return text.load_text_tensors(cfg, seed)
+    from gankit.data import paired
+
+    if paired.is_paired(cfg):  # image-to-image pairs: batches {a, b}
+        return paired.load_paired(cfg)
     if src in toy.MIXTURES:
         x, y = toy.sample_mixture(src, cfg.toy_samples, seed=seed)
         return {"x": x, "y": y}, None, DataInfo("vector", (2,), name=src, size=len(x))
@@ -74,7 +143,9 @@ def load_tensors(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | 
 def _folder(cfg: DataConfig, path: Path):
     from gankit.data import folders
 
-    report = folders.scan_folder(path)
+    from gankit.data.conditions import condition_report
+
+    report = condition_report(folders.scan_folder(path), cfg)  # data.tags relabels the images
     size = cfg.image_size or DEFAULT_FOLDER_SIZE
     channels = cfg.channels or folders.native_format(report)[1]
     info = DataInfo("image", (channels, size, size), name=str(path),
@@ -94,6 +165,10 @@ def _folder(cfg: DataConfig, path: Path):
 
 def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0, world: int = 1):
     """The training batch source for ``cfg`` on ``device`` (this rank's slice under torchrun)."""
+    from gankit.data import paired
+
+    if paired.is_unpaired(cfg):  # two sides of different sizes, each with its own order
+        return paired.build_unpaired_source(cfg, seed, device, rank, world)
     tensors, dataset, info = load_tensors(cfg, seed)
     if tensors is not None:
         return ResidentSource(tensors, info, cfg.batch_size, seed, device, rank, world)

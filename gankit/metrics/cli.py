@@ -244,6 +244,7 @@ def _report(scores, names: list[str], info, out: Path) -> None:
         k = len(MIXTURES[info.name][0])
         print(f"{info.name}: {scores['modes']}/{k} modes covered, "
               f"{scores['high_quality']:.1%} high-quality samples, "
-              f"KL(modes || uniform) = {_format(scores['mode_kl'])}; scatter plot: {out / 'toy_scatter.png'}")
+              f"KL(modes || uniform) = {_format(scores['mode_kl'])}; "
+              f"scatter plot: {out / 'toy_scatter.png'}")
     if "memorisation" in names and info.is_image:
         print(f"closest pairs (samples over their nearest training images): {out / 'closest_pairs.png'}")

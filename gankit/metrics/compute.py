@@ -33,7 +33,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import anime, classifier, frechet, mmd, nearest, prdc, toy
 from gankit.metrics.cache import StatsCache
-from gankit.metrics.extractors import Extractor, build_extractor
+from gankit.metrics.extractors import Extractor, TorchScriptExtractor, build_extractor
 from gankit.metrics.protocol import UNKNOWN, Protocol, check_same_protocol, is_unknown
 from gankit.metrics.stats import FeatureStats, check_comparable
 from gankit.registry import closest
@@ -147,8 +147,8 @@ def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | t
     ext = None
     if wanted & (NEEDS_FEATURES | NEEDS_PROBS):
         ext = build_extractor(extractor, info, device, inception_path)
-        if wanted & NEEDS_PROBS and ext.num_classes == 0 and ext.name != "identity" \
-                and not ext.name.startswith("torchscript:"):
+        # A TorchScript model shows whether it gives probabilities only when it runs.
+        if wanted & NEEDS_PROBS and ext.num_classes == 0 and not isinstance(ext, TorchScriptExtractor):
             raise ConfigError(f"metrics {', '.join(sorted(wanted & NEEDS_PROBS))} need class "
                               f"probabilities, but the '{ext.name}' extractor gives features only; "
                               "use --extractor digits (28x28 digits) or a TorchScript classifier")

@@ -45,8 +45,15 @@ class NearestTracker:
         self.seen += batch.shape[0]
 
     def nearest(self) -> Tensor:
-        """[N, min(seen, neighbours)] sorted distances to the closest training images."""
-        return self.dists[:, :min(self.seen, self.neighbours)]
+        """[N, min(seen, neighbours)] sorted distances to the closest training images.
+
+        The matrix-product distances lose precision near zero (an exact copy can come out
+        at 1e-3), so the nearest one is recomputed directly from the kept closest image.
+        """
+        dists = self.dists[:, :min(self.seen, self.neighbours)].clone()
+        diff = self.fake.double() - self.best.reshape(self.best.shape[0], -1).double()
+        dists[:, 0] = diff.pow(2).mean(1).sqrt().float()
+        return dists
 
 
 def memorisation(fake: Tensor, train: Iterable[Tensor] | Tensor, *, neighbours: int = 50,

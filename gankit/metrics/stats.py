@@ -57,7 +57,8 @@ class FeatureStats:
         total = self.n + x.shape[0]
         delta = (b_mean - self._mean).to(self._mean.device)
         self._mean = self._mean + delta * (x.shape[0] / total)
-        self._m2 = self._m2 + b_m2.to(self._m2.device) + torch.outer(delta, delta) * (self.n * x.shape[0] / total)
+        weight = self.n * x.shape[0] / total
+        self._m2 = self._m2 + b_m2.to(self._m2.device) + torch.outer(delta, delta) * weight
         self.n = total
 
     @property
@@ -139,11 +140,12 @@ def read_npz(path: str | Path, with_features: bool = True) -> tuple[FeatureStats
 
 def check_comparable(a: FeatureStats, b: FeatureStats) -> None:
     """Refuse to compare statistics measured with different extractors or preprocessing."""
+    unknown = is_unknown(a.protocol) or is_unknown(b.protocol)
+    if not unknown:  # the protocol names the cause, so it goes before the dimension check
+        check_same_protocol(feature_protocol(a.protocol), feature_protocol(b.protocol), "statistics")
     if a.dim != b.dim:
         raise DataError(f"statistics of dimension {a.dim} and {b.dim} cannot be compared; "
                         "they come from different feature extractors")
-    if is_unknown(a.protocol) or is_unknown(b.protocol):
+    if unknown:
         warnings.warn("comparing with statistics whose protocol is unknown (a file from another "
                       "tool); make sure it used the same extractor and resize", stacklevel=2)
-        return
-    check_same_protocol(feature_protocol(a.protocol), feature_protocol(b.protocol), "statistics")

@@ -13,3 +13,6 @@ def register_model(cls: type) -> type:
 
 
 from gankit.models import gan  # noqa: E402,F401  (registration side effects)
+from gankit.models import vae, flow, glo  # noqa: E402,F401  (families beyond GANs)
+from gankit.models import mle, seqgan, gumbel, dense, style  # noqa: E402,F401  (sequence models)
+from gankit.models import pix2pix, cyclegan  # noqa: E402,F401  (image-to-image translation)

@@ -2,27 +2,71 @@
 
 Every adversarial objective (minimax, non-saturating, LSGAN, hinge, WGAN, f-GAN...) plugs
 in by name; the schedule is ``n_critic`` D phases then one G phase.
+
+With ``data.condition=label`` or ``text`` the same model is a conditional GAN: G(z, c) and
+D(x, c), where c is the class or the tag text of each image, encoded by a small learned
+encoder per net (:mod:`gankit.nets.condition`). D sees c by projection (Miyato and Koyama
+2018), by concatenation, or not at all with an auxiliary classifier on its features (ACGAN,
+Odena et al. 2017). Matching-aware training (Reed et al. 2016) also shows D real images with
+mismatched conditions as fakes. The G phase then draws a data batch too: its conditions
+follow the data's. With ``data.condition=none`` (the default) nothing of this is built.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, DataError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
-from gankit.nets import build_discriminator, build_generator
+from gankit.nets import apply_spectral_norm, build_discriminator, build_generator
+from gankit.nets.condition import (
+    ConditionedDiscriminator,
+    ConditionedGenerator,
+    ConditionSpace,
+    build_condition_encoder,
+    matching_aware_d_loss,
+    mismatched_partners,
+)
 from gankit.objectives import clip_weights, get_objective, gradient_penalty, r1_penalty
 from gankit.training.distributed import world_size
+
+COND_MODES = ("projection", "concat", "acgan")
 
 
 @dataclass
 class GANOptions(ModelOptions):
     kind: str = "gan"
     z_dim: int = 64
+    # Conditioning: used only when data.condition is label or text.
+    cond_mode: str = "projection"  # how D sees c: projection | concat | acgan (auxiliary classifier)
+    embed_dim: int = 0  # size of the encoded c: 0 = one-hot labels, 32 for text
+    text_encoder: str = "mean"  # text conditions: mean (bag of words) | gru (word order counts)
+    matching_aware: bool = True  # D also learns (real x, mismatched c) as fake; not with acgan
+    mismatch_weight: float = 0.5  # share of D's fake term given to mismatched pairs
+    aux_weight: float = 1.0  # acgan: weight of the class losses of D and G
+
+
+def check_condition_options(cfg: RunConfig) -> None:
+    """Cross-key checks of the conditioning options."""
+    m = cfg.model
+    if m.cond_mode not in COND_MODES:
+        raise ConfigError(f"model.cond_mode must be one of {', '.join(COND_MODES)}; got '{m.cond_mode}'")
+    if cfg.data.condition == "none":
+        if m.cond_mode == "acgan":
+            raise ConfigError("model.cond_mode=acgan needs labels; set data.condition=label")
+        return
+    if not 0.0 <= m.mismatch_weight <= 1.0:
+        raise ConfigError(f"model.mismatch_weight must be in [0, 1], got {m.mismatch_weight}")
+    if m.aux_weight < 0:
+        raise ConfigError(f"model.aux_weight must be >= 0, got {m.aux_weight}")
+    if m.cond_mode == "acgan" and m.matching_aware:
+        raise ConfigError("an ACGAN discriminator does not see c, so it cannot be matching-aware; "
+                          "set model.matching_aware=false with model.cond_mode=acgan")
 
 
 @register_model
@@ -34,13 +78,38 @@ class GAN(GenerativeModel):
         super().__init__(cfg, info)
         if cfg.model.z_dim < 1:
             raise ConfigError(f"model.z_dim must be at least 1, got {cfg.model.z_dim}")
+        check_condition_options(cfg)
         self.z_dim = cfg.model.z_dim
-        self.G = build_generator(cfg.G, info, self.z_dim)
-        self.D = build_discriminator(cfg.D, info)
+        self.conditional = cfg.data.condition != "none"
+        self.acgan = self.conditional and cfg.model.cond_mode == "acgan"
+        self.matching = self.conditional and cfg.model.matching_aware
+        if self.conditional:
+            self.G, self.D = self._conditional_nets(cfg, info)
+        else:
+            self.G = build_generator(cfg.G, info, self.z_dim)
+            self.D = build_discriminator(cfg.D, info)
         self.objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
         self.penalty = self.objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
         clip = cfg.loss.clip
         self.clip = self.objective.default_clip if clip < 0 else clip
+
+    def _conditional_nets(self, cfg: RunConfig, info: DataInfo):
+        m = cfg.model
+        self.space = ConditionSpace(cfg.data.condition, info, cfg.data.max_len)
+
+        def encoder():
+            return build_condition_encoder(cfg.data.condition, info, m.embed_dim, m.text_encoder)
+
+        g_enc = encoder()
+        G = ConditionedGenerator(build_generator(cfg.G, info, self.z_dim, g_enc.out_dim), g_enc)
+        if self.acgan:
+            D = ConditionedDiscriminator(build_discriminator(cfg.D, info), None, self.space.num_classes)
+        else:
+            d_enc = encoder()
+            D = ConditionedDiscriminator(build_discriminator(cfg.D, info, d_enc.out_dim, m.cond_mode), d_enc)
+        if cfg.D.spectral_norm:
+            apply_spectral_norm(D)  # the auxiliary head too; wrapped layers are kept
+        return G, D
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.cfg.optim
@@ -48,51 +117,107 @@ class GAN(GenerativeModel):
                 "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
 
     def schedule(self) -> list[Phase]:
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G", needs_batch=False)]
+        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G", needs_batch=self.conditional)]
 
     def ema_targets(self) -> dict[str, torch.nn.Module]:
         return {"G": self.G}
 
+    def compile_targets(self) -> dict[str, torch.nn.Module]:
+        nets = super().compile_targets()
+        if self.penalty != "none":  # gradient penalties differentiate twice; compiled graphs cannot
+            nets.pop("D", None)
+        return nets
+
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        return self._d_step(batch) if phase == "D" else self._g_step()
+        return self._d_step(batch) if phase == "D" else self._g_step(batch)
+
+    def _condition(self, batch: Batch | None) -> torch.Tensor | None:
+        """The raw conditions of a batch (None for an unconditional GAN)."""
+        if not self.conditional:
+            return None
+        if batch is None or "y" not in batch:
+            raise DataError(f"data.condition={self.cfg.data.condition} needs labelled batches, "
+                            f"but '{self.info.name}' gives none")
+        return self.space.from_labels(batch["y"])
 
     def _d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        real = batch["x"]
+        real, c = batch["x"], self._condition(batch)
         self.train_only(self.D, self.G)
         with torch.no_grad(), self.autocast():
-            fake = self.G(self.randn(real.shape[0], self.z_dim))
+            fake = self.G(self.randn(real.shape[0], self.z_dim), c)
         with self.autocast():
-            real_out, fake_out = self.D(real), self.D(fake)
-            loss = self.objective.d_loss(real_out.float(), fake_out.float())
-        logs = {"loss/D": loss.detach()}
+            loss, logs = self._d_loss(real, fake, c, batch.get("y"))
+        c_d = None if self.acgan else c
         w = self.cfg.loss.penalty_weight
         if self.penalty in ("gp", "gp-one-sided"):
-            gp = gradient_penalty(self.D, real, fake.float(), one_sided=self.penalty == "gp-one-sided")
+            gp = gradient_penalty(self.D, real, fake.float(), c_d, one_sided=self.penalty == "gp-one-sided")
             loss = loss + w * gp
             logs["loss/D/gp"] = gp.detach()
         elif self.penalty == "r1":
-            r1 = r1_penalty(self.D, real)
+            r1 = r1_penalty(self.D, real, c_d)
             loss = loss + 0.5 * w * r1
             logs["loss/D/r1"] = r1.detach()
         self.optimize("D", loss, self.D)
         if self.clip > 0:
             clip_weights(self.D, self.clip)
-        logs["D/real"] = real_out.detach().float().mean()
-        logs["D/fake"] = fake_out.detach().float().mean()
         return logs
 
-    def _g_step(self) -> dict[str, torch.Tensor]:
+    def _d_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
+                y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's adversarial loss (matching-aware or with ACGAN's class terms) and its logs."""
+        logs: dict[str, torch.Tensor] = {}
+        if self.acgan:
+            real_out, real_logits = self.D.score_and_logits(real)
+            fake_out, fake_logits = self.D.score_and_logits(fake)
+            aux = F.cross_entropy(real_logits.float(), y) + F.cross_entropy(fake_logits.float(), y)
+            loss = self.objective.d_loss(real_out.float(), fake_out.float())
+            loss = loss + self.cfg.model.aux_weight * aux
+            logs["loss/D/aux"] = aux.detach()
+        else:
+            real_out, fake_out = self.D(real, c), self.D(fake, c)
+            if self.matching:
+                partners = mismatched_partners(c, torch.rand(len(c), len(c), device=c.device))
+                mismatch_out = self.D(real, c[partners])
+                loss = matching_aware_d_loss(self.objective.d_loss, real_out.float(), fake_out.float(),
+                                             mismatch_out.float(), self.cfg.model.mismatch_weight)
+                logs["D/mismatch"] = mismatch_out.detach().float().mean()
+            else:
+                loss = self.objective.d_loss(real_out.float(), fake_out.float())
+        logs["loss/D"] = loss.detach()
+        logs["D/real"] = real_out.detach().float().mean()
+        logs["D/fake"] = fake_out.detach().float().mean()
+        return loss, logs
+
+    def _g_step(self, batch: Batch | None) -> dict[str, torch.Tensor]:
         self.train_only(self.G, self.D)
+        c = self._condition(batch)
+        n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
+        logs = {}
         with self.autocast():
-            z = self.randn(self.cfg.data.batch_size // world_size(), self.z_dim)
-            loss = self.objective.g_loss(self.D(self.G(z)).float())
+            fake = self.G(self.randn(n, self.z_dim), c)
+            if self.acgan:
+                out, logits = self.D.score_and_logits(fake)
+                aux = F.cross_entropy(logits.float(), batch["y"])
+                loss = self.objective.g_loss(out.float()) + self.cfg.model.aux_weight * aux
+                logs["loss/G/aux"] = aux.detach()
+            else:
+                loss = self.objective.g_loss(self.D(fake, c).float())
         self.optimize("G", loss, self.G)
-        return {"loss/G": loss.detach()}
+        logs["loss/G"] = loss.detach()
+        return logs
 
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,
                       c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Latents, and for a conditional GAN the raw conditions: ``c`` (one per sample) or
+        the classes in turn (0, 1, ..., K-1, 0, ...)."""
         z = torch.randn(n, self.z_dim, generator=generator)
-        return {"z": z.to(self.device)}
+        inputs = {"z": z.to(self.device)}
+        if self.conditional:
+            c = self.space.default(n) if c is None else c
+            if len(c) != n:
+                raise ValueError(f"{n} samples need {n} conditions, got {len(c)}")
+            inputs["c"] = c.to(self.device)
+        return inputs
 
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
@@ -100,6 +225,12 @@ class GAN(GenerativeModel):
         was_training = G.training
         G.eval()
         try:
-            return G(inputs["z"])
+            return G(inputs["z"], inputs.get("c"))
         finally:
             G.train(was_training)
+
+    def parse_condition(self, text: str, n: int) -> torch.Tensor:
+        """``--cond``: a class name or number (labels) or words of the vocabulary (text)."""
+        if not self.conditional:
+            return super().parse_condition(text, n)
+        return self.space.parse(text, n)

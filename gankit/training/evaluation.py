@@ -1,19 +1,45 @@
-"""Metrics during training: on the EMA generator, every ``eval.every`` steps and at the end."""
+"""Metrics during training: on the EMA generator, every ``eval.every`` steps and at the end.
+
+Under torchrun the generation is shared out: every rank draws the same inputs for each batch
+of ``batch_size`` samples, decodes its own slice, and the slices are all-gathered, so rank 0
+receives exactly the samples one process would generate. Rank 0 alone extracts features and
+computes the metrics (the feature extractor sees whole batches, as in a single process); the
+other ranks take part in the gathers and return ``{}``.
+"""
 from __future__ import annotations
 
 import math
+from typing import Iterator
 
 import torch
 
+from gankit.training import distributed
 from gankit.training.checkpoint import atomic_save, make_checkpoint
 
 
-def _fake_batches(model, n: int, seed: int, use_ema: bool, batch_size: int = 250):
+def _decode_shared(model, inputs: dict[str, torch.Tensor], n: int, use_ema: bool) -> torch.Tensor:
+    """Decode ``n`` items split over ranks; every rank gets all ``n`` outputs in order."""
+    world, rank = distributed.world_size(), distributed.rank()
+    per = -(-n // world)
+    # the last rank's slice is padded with repeats of the last item: all_gather needs equal shapes
+    idx = torch.arange(rank * per, (rank + 1) * per).clamp_(max=n - 1)
+    part = {k: v.index_select(0, idx.to(v.device)) for k, v in inputs.items()}
+    return distributed.all_gather_cat(model.decode(part, use_ema=use_ema))[:n]
+
+
+def _fake_batches(model, n: int, seed: int, use_ema: bool,
+                  batch_size: int = 250) -> Iterator[torch.Tensor]:
     # Its own generator: evaluating must not move the training RNG (exact resume).
     g = torch.Generator().manual_seed(seed)
     for start in range(0, n, batch_size):
-        yield model.generate(min(batch_size, n - start), generator=g, use_ema=use_ema,
-                             batch_size=batch_size)
+        b = min(batch_size, n - start)
+        inputs = model.sample_inputs(b, generator=g)
+        with torch.no_grad():
+            if distributed.is_distributed():
+                x = _decode_shared(model, inputs, b, use_ema)
+            else:
+                x = model.decode(inputs, use_ema=use_ema)
+        yield x.float().cpu()
 
 
 def _real_batches(source, n: int, batch_size: int = 250):
@@ -27,9 +53,14 @@ def evaluate_during_training(trainer) -> dict[str, float]:
 
     cfg = trainer.cfg
     n = cfg.eval.n_samples
+    fake = _fake_batches(trainer.model, n, cfg.train.seed + 104_729, cfg.train.ema > 0)
+    if not trainer.main:
+        for _ in fake:  # the gathers need every rank; the metrics need only rank 0
+            pass
+        return {}
     scores = compute_metrics(
         cfg.eval.metrics,
-        _fake_batches(trainer.model, n, cfg.train.seed + 104_729, cfg.train.ema > 0),
+        fake,
         _real_batches(trainer.source, max(n, 0) or None),
         trainer.info, extractor=cfg.eval.extractor, out_dir=trainer.run_dir / "eval",
         real_n=n, device=trainer.device,
@@ -43,6 +74,6 @@ def evaluate_during_training(trainer) -> dict[str, float]:
         if previous is None or sign * value > sign * previous:
             trainer.best_value = value
             ckpt = make_checkpoint(trainer.model, trainer.source, trainer.step, trainer.phase,
-                                   {"info": vars(trainer.info).copy(), "best": {best: value}})
+                                   {**trainer.checkpoint_extra(), "best": {best: value}})
             atomic_save(ckpt, trainer.run_dir / "checkpoints" / "best.pt")
     return results

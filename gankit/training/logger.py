@@ -10,33 +10,69 @@ from typing import Any
 
 import torch
 
+from gankit.training import distributed
+
 
 class RunningMeans:
-    """Sums of logged tensors kept on the device; read (one sync) only at a log tick."""
+    """Logged scalar tensors kept on the device and reduced (one sync) only at a log tick.
+
+    A phase's logs cost no device work in the inner loop: the tensors are only kept, at most
+    ``log_every`` steps of them, and are stacked and summed when they are read. So they must be
+    fresh tensors (``loss.detach()``), not views of state that changes in place later."""
 
     def __init__(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
+        self._groups: dict[tuple[str, ...], list[list[torch.Tensor]]] = {}  # keys -> rows
 
     def add(self, values: dict[str, torch.Tensor]) -> None:
-        for k, v in values.items():
-            v = v.detach().float()
-            if k in self.sums:
-                self.sums[k] += v
-            else:
-                self.sums[k] = v.clone()
-            self.counts[k] = self.counts.get(k, 0) + 1
+        if not values:
+            return
+        # detached by contract; a kept graph would hold a step's activations until the tick
+        row = [v.detach() if v.requires_grad else v for v in values.values()]
+        rows = self._groups.get(tuple(values))
+        if rows is None:
+            self._groups[tuple(values)] = [row]
+        else:
+            rows.append(row)
+
+    def pending(self) -> bool:
+        """Whether anything was added since the last read."""
+        return bool(self._groups)
+
+    def _sums(self) -> torch.Tensor:
+        """Per group, the column sums of its rows, concatenated in insertion order."""
+        device = next(iter(self._groups.values()))[0][0].device
+        sums = []
+        for keys, rows in self._groups.items():
+            # a model may log a CPU scalar beside device ones: moved here, at the tick
+            flat = torch.cat([t.to(device).reshape(-1) for row in rows for t in row]).to(torch.float32)
+            if flat.numel() != len(rows) * len(keys):
+                raise ValueError(f"train_phase must log scalar tensors; {', '.join(keys)} "
+                                 "are not all scalars")
+            sums.append(flat.view(len(rows), len(keys)).sum(0))
+        return torch.cat(sums)
+
+    def all_finite(self) -> torch.Tensor:
+        """A device bool: every pending value is finite (true when nothing is pending)."""
+        if not self._groups:
+            return torch.tensor(True)
+        return torch.isfinite(self._sums()).all()
 
     def read(self) -> dict[str, float]:
-        """Means since the last read, then reset."""
-        if not self.sums:
+        """Means since the last read (over all ranks under torchrun), then reset."""
+        if not self._groups:
             return {}
-        keys = list(self.sums)
-        values = torch.stack([self.sums[k] for k in keys]).tolist()
-        out = {k: v / self.counts[k] for k, v in zip(keys, values)}
-        self.sums.clear()
-        self.counts.clear()
-        return out
+        # every rank logs the same keys in the same order: one all-reduce for all of them
+        sums = distributed.all_reduce_mean(self._sums()).tolist()
+        totals: dict[str, list[float]] = {}
+        i = 0
+        for keys, rows in self._groups.items():
+            for k in keys:
+                total = totals.setdefault(k, [0.0, 0])
+                total[0] += sums[i]
+                total[1] += len(rows)
+                i += 1
+        self._groups = {}
+        return {k: s / c for k, (s, c) in totals.items()}
 
 
 def non_finite(values: dict[str, float]) -> list[str]:

@@ -3,6 +3,11 @@
 It steps through the model's phase schedule, keeps the EMA, logs means every ``log_every``
 steps (the only host-device sync), writes sample grids, evaluates, checkpoints, and can stop
 between any two phases (Ctrl-C, SIGTERM) and resume there bit-identically on the CPU.
+
+Under torchrun every rank runs this same loop on its slice of each global batch (see
+:mod:`gankit.training.distributed`); rank 0 alone writes logs, samples and checkpoints,
+every rank resumes from the same checkpoint, and a stop request is agreed on by all ranks
+at a step boundary.
 """
 from __future__ import annotations
 
@@ -42,10 +47,15 @@ def build_model(cfg: RunConfig, info) -> GenerativeModel:
 
 
 def next_run_dir(root: Path = Path("runs")) -> Path:
-    """runs/001, runs/002, ...: the first number not taken."""
-    root.mkdir(parents=True, exist_ok=True)
-    taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
-    return root / f"{max(taken, default=0) + 1:03d}"
+    """runs/001, runs/002, ...: the first number not taken (rank 0's choice under torchrun,
+    so that ranks listing the folder at different moments agree)."""
+    distributed.init_from_env()
+    number = 0
+    if distributed.is_main():
+        root.mkdir(parents=True, exist_ok=True)
+        taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+        number = max(taken, default=0) + 1
+    return root / f"{distributed.broadcast_int(number):03d}"
 
 
 class Trainer:
@@ -55,7 +65,7 @@ class Trainer:
         self.cfg, self.run_dir = cfg, Path(run_dir)
         t = cfg.train
         self.device = resolve_device(t.device)
-        distributed.init_from_env(self.device.type)
+        distributed.init_from_env()
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
         if t.threads > 0:
@@ -71,7 +81,7 @@ class Trainer:
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if t.sync_bn and distributed.is_distributed():
-            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.model = distributed.convert_sync_batchnorm(self.model, self.device.type)
         if t.ema > 0:
             self.model.setup_ema()
         self.model.optimizers = self.model.configure_optimizers()
@@ -83,10 +93,14 @@ class Trainer:
             restore(self.model, self.source, ckpt, self.ckpt_path)
             self.step, self.phase = int(ckpt["step"]), int(ckpt["phase"])
             set_rng_state(ckpt["rng"])
+            if self.device.type == "cuda" and "cuda_rng" in ckpt:
+                # rank 0's stream on this rank's own GPU: ranks draw the same global noise
+                torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
         if t.compile:
             self._compile()
         self.saved_step = self.step if ckpt is not None else None
         self.stop_requested = False
+        self.stop_vote = distributed.StopVote() if distributed.is_distributed() else None
         self.phase_callbacks: list[Callable[[Trainer], None]] = []
         self.running = RunningMeans()
         self.logger = RunLogger(self.run_dir, enabled=self.main)
@@ -113,8 +127,16 @@ class Trainer:
         return None
 
     def _compile(self) -> None:
-        for name in self.model.ema_targets():
-            setattr(self.model, name, torch.compile(getattr(self.model, name)))
+        # Module.compile() keeps the module and its state_dict keys: checkpoints stay portable.
+        for module in self.model.compile_targets().values():
+            module.compile()
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What a checkpoint holds beside the model's own state."""
+        extra: dict[str, Any] = {"info": vars(self.info).copy()}
+        if self.device.type == "cuda":
+            extra["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return extra
 
     # ---- the loop ------------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -127,28 +149,41 @@ class Trainer:
         handlers = self._install_signal_handlers()
         self.progress.start(self.step)
         try:
-            while self.step < self.cfg.train.steps:
-                self._run_step()
-                self._after_step()
+            self.run_steps(self.cfg.train.steps - self.step)
             self.save()
             if self.main:
                 self.write_samples("final")
-                self.evaluate(final=True)
+            self.evaluate(final=True)
         finally:
             self.progress.close()
             self.logger.close()
             self._restore_signal_handlers(handlers)
+            if self.stop_vote is not None:
+                self.stop_vote.close()
+            distributed.release()
         return self.ckpt_path
 
+    def run_steps(self, n: int) -> None:
+        """``n`` training steps with their logs, samples, evaluations and checkpoints (the body
+        of :meth:`fit`, without its final save; benchmarks time exactly this)."""
+        for _ in range(max(n, 0)):
+            self._run_step()
+            self._after_step()
+
+    def _interrupt(self) -> None:
+        self.save()
+        raise TrainingInterrupted(
+            f"stopped at step {self.step}, phase {self.phase}; checkpoint saved; "
+            f"continue with: gankit train --resume {self.run_dir}"
+        )
+
     def _run_step(self) -> None:
+        if self.stop_vote is not None and self.stop_vote.poll(self.stop_requested):
+            self._interrupt()  # every rank at the same step boundary
         schedule = self.model.schedule()
         while self.phase < len(schedule):
-            if self.stop_requested:
-                self.save()
-                raise TrainingInterrupted(
-                    f"stopped at step {self.step}, phase {self.phase}; checkpoint saved; "
-                    f"continue with: gankit train --resume {self.run_dir}"
-                )
+            if self.stop_requested and self.stop_vote is None:
+                self._interrupt()
             phase = schedule[self.phase]
             batch = self._batch() if phase.needs_batch else None
             self.running.add(self.model.train_phase(phase.name, batch, self.step))
@@ -196,14 +231,13 @@ class Trainer:
     # ---- side effects --------------------------------------------------------------------
     def save(self) -> None:
         """Checkpoint, unless a loss went non-finite since the last log (then fail loudly)."""
-        if self.running.sums:
-            sums = torch.stack(list(self.running.sums.values()))
-            if not bool(torch.isfinite(sums).all()):
+        if self.running.pending():
+            # every rank must take the same branch: log() holds a collective
+            if distributed.all_agree(not bool(self.running.all_finite())):
                 self.log()  # raises TrainingDiverged with the details
         if self.main:
-            extra = {"info": vars(self.info).copy()}
-            atomic_save(make_checkpoint(self.model, self.source, self.step, self.phase, extra),
-                        self.ckpt_path)
+            atomic_save(make_checkpoint(self.model, self.source, self.step, self.phase,
+                                        self.checkpoint_extra()), self.ckpt_path)
         self.saved_step = self.step
         distributed.barrier()
 
@@ -214,13 +248,16 @@ class Trainer:
         save_samples(samples, self.info, self.run_dir / "samples" / f"{name}.png")
 
     def evaluate(self, final: bool = False) -> dict[str, float]:
-        """Metrics named in ``eval.metrics`` on the EMA generator, appended to metrics.jsonl."""
+        """Metrics named in ``eval.metrics`` on the EMA generator, appended to metrics.jsonl.
+
+        Under torchrun every rank generates its share of the samples; rank 0 gathers them,
+        computes the metrics and returns them (the other ranks return ``{}``)."""
         from gankit.training.evaluation import evaluate_during_training
 
-        if not self.cfg.eval.metrics or not self.main:
+        if not self.cfg.eval.metrics:
             return {}
         results = evaluate_during_training(self)
-        if results:
+        if results and self.main:
             self.logger.write({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
                                "final": final}, file="metrics.jsonl")
         return results

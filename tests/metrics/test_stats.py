@@ -65,7 +65,8 @@ def test_file_without_mu_sigma_is_refused(tmp_path):
 
 
 def test_protocol_mismatch_names_the_differing_field():
-    a, b = FeatureStats(dict(PROTOCOL, data="x", n=10)), FeatureStats(dict(PROTOCOL, resize="pil-bicubic", data="y", n=20))
+    a = FeatureStats(dict(PROTOCOL, data="x", n=10))
+    b = FeatureStats(dict(PROTOCOL, resize="pil-bicubic", data="y", n=20))
     for s in (a, b):
         s.update(np.eye(3))
     with pytest.raises(ProtocolMismatch, match=r"resize \('tf-bilinear-299' vs 'pil-bicubic'\)") as err:

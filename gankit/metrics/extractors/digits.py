@@ -2,7 +2,7 @@
 
 The weights ship in ``gankit/metrics/weights/digit_cnn.pt`` and are reproduced by
 ``scripts/train_digit_classifier.py``. The network reads one 28x28 digit in [-1, 1]; its
-penultimate layer (128-d) gives the features and its softmax the 10 class probabilities.
+penultimate layer (256-d) gives the features and its softmax the 10 class probabilities.
 
 Images with several channels (Stacked MNIST: three digits in R, G, B) are classified one
 channel at a time: the features are the channels' features side by side, and the class
@@ -33,7 +33,7 @@ class DigitNet(nn.Module):
     """3x3 conv blocks of ``widths`` channels (max-pooled between them), global average pool,
     dropout and a linear head. The last width is the feature dimension."""
 
-    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128),
+    def __init__(self, num_classes: int = 10, widths: tuple[int, ...] = (32, 64, 128, 256),
                  dropout: float = 0.3):
         super().__init__()
         layers: list[nn.Module] = []
@@ -60,7 +60,11 @@ def load_digit_net(path: str | Path = WEIGHTS, device: str | torch.device = "cpu
     if not path.is_file():
         raise CheckpointError(f"digit classifier weights '{path}' are missing; recreate them with "
                               "python scripts/train_digit_classifier.py")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- torch raises several types for a bad file
+        raise CheckpointError(f"cannot read digit classifier weights '{path}' ({type(e).__name__}); "
+                              "recreate them with python scripts/train_digit_classifier.py") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a gankit digit classifier file")
     net = DigitNet(num_classes=int(blob["num_classes"]), widths=tuple(blob["widths"]))

@@ -1,0 +1,136 @@
+"""Conditional generation and image-to-image translation on the built-in MNIST-5k tasks, at
+CPU size, with the issue's targets.
+
+    python benchmarks/conditional.py               # ~15 min on 2 shared cores; writes BENCHMARKS.md
+    python benchmarks/conditional.py --quick --no-write   # a smoke run of the pipeline (~2 min)
+
+Each task trains from its preset exactly as ``gankit train PRESET`` would (one torch thread:
+the cores are shared), then is measured by :func:`gankit.metrics.conditional.evaluate_run`:
+
+* ``mnist_cgan``: class-conditional DCGAN; share of 5,000 samples (500 per asked digit) that
+  gankit's digit classifier assigns to the asked digit (target >= 95%), intra-class FID
+  (digit-classifier features, against the 500 training digits of each class);
+* ``mnist_pix2pix``: outline -> digit; L1, PSNR, SSIM on the 500 held-out pairs;
+* ``cyclegan_digits``: plain <-> bold digits from disjoint halves; on the 500 held-out digits
+  (given in both styles): cycle L1, FID of the translations against the real images of the
+  target style, and the share of translations that keep their digit (target >= 90% for
+  bold -> plain, the direction whose outputs the classifier was trained on; plain -> bold
+  is reported with the classifier's accuracy on real bold digits for reference).
+
+Only the '## Conditional generation' section of BENCHMARKS.md is rewritten.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import time
+from pathlib import Path
+
+import torch
+
+from gankit.api import load_run
+from gankit.config import load_config
+from gankit.metrics.conditional import evaluate_run
+from gankit.training.trainer import Trainer
+
+SECTION = "## Conditional generation"
+ROOT = Path(__file__).resolve().parent.parent
+TASKS = ["mnist_cgan", "mnist_pix2pix", "cyclegan_digits"]
+# (task, metric, target, higher is better): the issue's targets
+TARGETS = [("mnist_cgan", "class_accuracy", 0.95), ("cyclegan_digits", "keep_class/BtoA", 0.90)]
+QUICK = ["train.steps=20", "train.ema_start=10", "train.sample_every=0", "train.ckpt_every=0"]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "bench_conditional",
+                   help="where the run folders go (replaced)")
+    p.add_argument("--quick", action="store_true", help="20 steps per task: checks the pipeline only")
+    p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    p.add_argument("--n-per-class", type=int, default=500, help="cGAN samples per digit")
+    return p.parse_args()
+
+
+def run_task(preset: str, run_dir: Path, quick: bool, n_per_class: int) -> dict:
+    """Train ``preset`` into ``run_dir``, then measure it; returns timings and scores."""
+    overrides = ["train.progress=false", "train.threads=1"] + (QUICK if quick else [])
+    cfg = load_config(preset, overrides)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    start = time.time()
+    Trainer(cfg, run_dir).fit()
+    train_s = time.time() - start
+    start = time.time()
+    scores = evaluate_run(load_run(run_dir), n_per_class=n_per_class)
+    return {"preset": preset, "steps": cfg.train.steps, "batch": cfg.data.batch_size,
+            "train_s": train_s, "eval_s": time.time() - start, "scores": scores}
+
+
+def fmt(value: float) -> str:
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def verdicts(results: dict) -> list[str]:
+    rows = []
+    for task, metric, target in TARGETS:
+        value = results[task]["scores"][metric]
+        status = "met" if value >= target else "**missed**"
+        rows.append(f"| {task} | {metric} | >= {target:.0%} | {value:.1%} | {status} |")
+    return rows
+
+
+def section(results: dict, quick: bool, total_s: float) -> str:
+    lines = [SECTION, "",
+             "Command: `python benchmarks/conditional.py` (each task is `gankit train PRESET "
+             "train.threads=1`, then `gankit.metrics.conditional.evaluate_run`).",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, "
+             f"torch {torch.__version__}, one torch thread; "
+             f"total {total_s / 60:.1f} min." + (" QUICK smoke run, not a measurement." if quick else ""),
+             "", "| task | metric | target | measured | |", "|---|---|---|---|---|"]
+    lines += verdicts(results)
+    lines += ["", "| preset | steps x batch | train | eval | scores |", "|---|---|---|---|---|"]
+    for task in TASKS:
+        r = results[task]
+        shown = {k: v for k, v in r["scores"].items() if not k.startswith("intra_fid/")}
+        text = ", ".join(f"{k} {fmt(v)}" for k, v in shown.items())
+        lines.append(f"| {task} | {r['steps']} x {r['batch']} | {r['train_s'] / 60:.1f} min | "
+                     f"{r['eval_s']:.0f} s | {text} |")
+    per_class = {k.split("/", 1)[1]: v for k, v in results["mnist_cgan"]["scores"].items()
+                 if k.startswith("intra_fid/")}
+    lines += ["", "Intra-class FID of mnist_cgan per digit: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items()) + ".",
+              "", "Reading: L1 is on the [-1, 1] pixel scale; PSNR (dB) and SSIM on [0, 1]. "
+              "`keep_class/real_B` is the digit classifier's accuracy on real bold digits, the "
+              "ceiling for `keep_class/AtoB`. FIDs use the digit classifier's 128-d features, "
+              "so they are not comparable with Inception FIDs."]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the section (up to the next '## ') or append it; other sections are kept."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
+    path.write_text(new.rstrip("\n") + "\n")
+
+
+def main() -> None:
+    args = parse_args()
+    start, results = time.time(), {}
+    for task in TASKS:
+        results[task] = run_task(task, args.runs / task, args.quick, args.n_per_class)
+        r = results[task]
+        print(f"{task}: {r['steps']} steps in {r['train_s'] / 60:.1f} min; "
+              + ", ".join(f"{k} {fmt(v)}" for k, v in r["scores"].items() if not k.startswith("intra_fid/")),
+              flush=True)
+    text = section(results, args.quick, time.time() - start)
+    print(text)
+    if not args.no_write:
+        write_section(ROOT / "BENCHMARKS.md", text)
+        print(f"wrote the '{SECTION}' section of {ROOT / 'BENCHMARKS.md'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""CycleGAN (Zhu et al. 2017): translation between two image domains from unpaired data.
+
+Two generators, G_AB: A -> B and G_BA: B -> A, and two PatchGAN discriminators, D_A and D_B.
+Besides fooling D_B (and D_A), G_AB(a) must come back to a through G_BA (cycle consistency,
+weight ``lambda_cycle`` = 10), and a generator fed an image of its own output domain should
+leave it alone (identity, weight ``lambda_identity * lambda_cycle``, 0.5 * 10 by default). The
+discriminators are shown a history of 50 generated images rather than only the newest
+(Shrivastava et al. 2017), which damps oscillation. The paper's objective is LSGAN (the
+cyclegan presets set ``loss.name=lsgan``); the learning rate is constant for the first
+``decay_start`` share of the steps, then decays linearly towards 0. Batches are ``{a, b}``
+drawn independently from the two domains (:class:`gankit.data.paired.UnpairedSource`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from gankit.config import ModelOptions, RunConfig
+from gankit.data.info import DataInfo
+from gankit.errors import ConfigError
+from gankit.models import register_model
+from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.translation import (
+    ExampleBank,
+    build_translator,
+    check_decay_start,
+    check_net_names,
+    check_no_training_metrics,
+    lr_factor,
+    plain_objective,
+    run_eval,
+    set_lr,
+    translate_folder,
+)
+from gankit.nets.patchgan import build_patchgan
+from gankit.objectives import l1
+
+
+@dataclass
+class CycleGANOptions(ModelOptions):
+    kind: str = "cyclegan"
+    lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 terms
+    lambda_identity: float = 0.5  # identity weight as a share of lambda_cycle (0 = off)
+    pool_size: int = 50  # generated images each discriminator's history holds (0 = no history)
+    decay_start: float = 0.5  # share of train.steps after which the LR decays linearly to 0
+
+
+class ImagePool(nn.Module):
+    """A history of generated images. While it is filling, each image is stored and returned
+    as is; afterwards each image is, with probability 1/2, swapped for a random stored one
+    (which is returned) or else returned itself. Items of a batch follow this rule in order,
+    so an image stored by one item can be returned to a later one.
+
+    The history lives in buffers, so a resumed run continues with the same one. The rule is
+    applied to the whole batch at once, without host-device syncs: the buffer has one spare
+    slot at the end that receives the writes to discard."""
+
+    def __init__(self, size: int, shape: tuple[int, ...]):
+        super().__init__()
+        if size < 0:
+            raise ConfigError(f"model.pool_size must be >= 0, got {size}")
+        self.size = size
+        self.register_buffer("images", torch.zeros(size + 1, *shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    @torch.no_grad()
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        """The images to show D for the generated batch ``x`` (updating the history)."""
+        x = x.detach()
+        if self.size == 0:
+            return x
+        n, dev = len(x), x.device
+        # All random numbers are drawn up front, so the RNG use never depends on the state.
+        coins, picks = torch.rand(n, device=dev), torch.randint(self.size, (n,), device=dev)
+        k = torch.arange(n, device=dev)
+        filling = self.count + k < self.size
+        swap = ~filling & (coins < 0.5)
+        written = torch.where(filling, self.count + k, torch.where(swap, picks, -1))
+        # What a swapping item finds in its slot: the latest earlier write of this batch, if any.
+        earlier = (written[None, :] == picks[:, None]) & (k[None, :] < k[:, None])
+        writer = torch.where(earlier, k[None, :], -1).amax(dim=1)
+        found = torch.where(_items(writer >= 0, x), x[writer.clamp(min=0)], self.images[picks])
+        out = torch.where(_items(swap, x), found, x)
+        # Each slot keeps the batch's last write to it; every other write goes to the spare slot.
+        overwritten = ((written[None, :] == written[:, None]) & (k[None, :] > k[:, None])).any(dim=1)
+        slots = torch.where((written >= 0) & ~overwritten, written, self.size)
+        self.images.index_copy_(0, slots, x.to(self.images.dtype))
+        self.count.copy_(torch.clamp(self.count + n, max=self.size))
+        return out
+
+
+def _items(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-item mask [B] shaped to broadcast over items of ``like`` [B, ...]."""
+    return mask.view(-1, *[1] * (like.dim() - 1))
+
+
+@register_model
+class CycleGAN(GenerativeModel):
+    kind = "cyclegan"
+    Options = CycleGANOptions
+
+    def __init__(self, cfg: RunConfig, info: DataInfo):
+        super().__init__(cfg, info)
+        if info.kind != "unpaired":
+            raise ConfigError("cyclegan needs unpaired data: data.source=mnist5k_thick, or a "
+                              "folder with trainA/ and trainB/ and data.layout=unpaired")
+        m = cfg.model
+        if m.lambda_cycle < 0 or m.lambda_identity < 0:
+            raise ConfigError("model.lambda_cycle and model.lambda_identity must be >= 0")
+        check_decay_start(m.decay_start)
+        check_no_training_metrics(cfg, "cyclegan")
+        channels, size = info.shape[0], info.shape[-1]
+        name = check_net_names(cfg, ("resnet", "unet"), "cyclegan")
+        self.G = nn.ModuleDict({d: build_translator(cfg, name, channels, size) for d in ("AB", "BA")})
+        self.D = nn.ModuleDict({d: build_patchgan(cfg.D, channels) for d in ("A", "B")})
+        self.pool = nn.ModuleDict({d: ImagePool(m.pool_size, tuple(info.shape)) for d in ("A", "B")})
+        self.objective = plain_objective(cfg, "cyclegan")
+        self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        o = self.cfg.optim
+        return {"G": self.make_optimizer(self.G.parameters(), o.lr_g),
+                "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
+
+    def schedule(self) -> list[Phase]:
+        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G")]
+
+    def ema_targets(self) -> dict[str, nn.Module]:
+        return {"G": self.G}
+
+    def compile_targets(self) -> dict[str, nn.Module]:
+        # The four nets themselves: their ModuleDicts have no forward of their own to compile.
+        return {f"{kind}_{side}": net for kind in ("G", "D") for side, net in getattr(self, kind).items()}
+
+    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
+        o = self.cfg.optim
+        factor = lr_factor(step, self.cfg.train.steps, self.cfg.model.decay_start)
+        set_lr(self.optimizers[phase], factor * (o.lr_d if phase == "D" else o.lr_g))
+        if phase == "D":
+            self.bank.fill(batch["a"], batch["b"])
+            return self._d_step(batch["a"], batch["b"])
+        return self._g_step(batch["a"], batch["b"])
+
+    def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.train_only(self.D, self.G)
+        with torch.no_grad(), self.autocast():
+            fake_b, fake_a = self.G["AB"](a), self.G["BA"](b)
+        shown_a, shown_b = self.pool["A"].query(fake_a.float()), self.pool["B"].query(fake_b.float())
+        d = self.objective.d_loss
+        with self.autocast():
+            # Halved as in the paper, so that D learns more slowly than G.
+            loss_a = 0.5 * d(self.D["A"](a).float(), self.D["A"](shown_a).float())
+            loss_b = 0.5 * d(self.D["B"](b).float(), self.D["B"](shown_b).float())
+        self.optimize("D", loss_a + loss_b, self.D)
+        return {"loss/D": (loss_a + loss_b).detach(), "loss/D/A": loss_a.detach(),
+                "loss/D/B": loss_b.detach()}
+
+    def _g_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.train_only(self.G, self.D)
+        m = self.cfg.model
+        G_ab, G_ba = self.G["AB"], self.G["BA"]
+        with self.autocast():
+            fake_b, fake_a = G_ab(a), G_ba(b)
+            gan = (self.objective.g_loss(self.D["B"](fake_b).float())
+                   + self.objective.g_loss(self.D["A"](fake_a).float()))
+            cycle = l1(G_ba(fake_b).float(), a.float()) + l1(G_ab(fake_a).float(), b.float())
+            loss = gan + m.lambda_cycle * cycle
+            logs = {"loss/G/gan": gan.detach(), "loss/G/cycle": cycle.detach()}
+            if m.lambda_identity > 0:
+                identity = l1(G_ab(b).float(), b.float()) + l1(G_ba(a).float(), a.float())
+                loss = loss + m.lambda_identity * m.lambda_cycle * identity
+                logs["loss/G/identity"] = identity.detach()
+        self.optimize("G", loss, self.G)
+        logs["loss/G"] = loss.detach()
+        return logs
+
+    # ---- sampling and translation ------------------------------------------------------------
+    def translate(self, x: torch.Tensor, forward: bool = True, use_ema: bool = True) -> torch.Tensor:
+        """G_AB(x) (``forward``) or G_BA(x), in eval mode."""
+        return run_eval(self.net("G", use_ema)["AB" if forward else "BA"], x.to(self.device))
+
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
+                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Domain-A images ``c`` when given, else the A examples kept for the grids."""
+        if c is not None:
+            return {"a": c.to(self.device)}
+        return {"i": self.bank.indices(n)}
+
+    @torch.no_grad()
+    def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
+        """Side-by-side panels ``[a | G_AB(a) | G_BA(G_AB(a))]``: the translation and its cycle."""
+        a = inputs["a"] if "a" in inputs else self.bank.a[inputs["i"]]
+        fake_b = self.translate(a, True, use_ema)
+        return torch.cat([a, fake_b, self.translate(fake_b, False, use_ema)], dim=-1)
+
+    def translate_path(self, source: Path, out: Path, direction: str = "AtoB") -> str:
+        """``--direction`` names the data set's sides (trainA -> trainB is AtoB)."""
+        forward = direction == self.cfg.data.direction
+        return translate_folder(lambda x: self.translate(x, forward), source, out, self.info)

@@ -1,0 +1,150 @@
+"""What the image-to-image models (pix2pix, CycleGAN) share: their learning-rate schedule,
+the example inputs behind their sample grids, and ``gankit translate`` on a folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+from torch import nn
+
+from gankit.data.info import DataInfo
+from gankit.errors import ConfigError, GankitError
+
+TRANSLATE_BATCH = 32
+PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}
+
+
+def check_decay_start(decay_start: float) -> None:
+    if not 0.0 <= decay_start <= 1.0:
+        raise ConfigError(f"model.decay_start must be in [0, 1] (a share of train.steps), got {decay_start}")
+
+
+def lr_factor(step: int, total: int, decay_start: float) -> float:
+    """Constant, then linear decay (pix2pix / CycleGAN): 1 for ``step < decay_start * total``,
+    then falling linearly so that it would reach 0 at ``step = total``; 1 when decay_start=1."""
+    start = int(round(decay_start * total))
+    if step < start or start >= total:
+        return 1.0
+    return 1.0 - (step - start) / (total - start)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+class ExampleBank(nn.Module):
+    """The first ``size`` training pairs seen, kept (in the checkpoint) for the sample grids.
+
+    The buffers have one spare slot at the end that absorbs the writes of items arriving
+    when the bank is full, so filling never needs a host-device sync."""
+
+    def __init__(self, size: int, shape: tuple[int, ...]):
+        super().__init__()
+        self.size = size
+        self.register_buffer("a", torch.zeros(size + 1, *shape))
+        self.register_buffer("b", torch.zeros(size + 1, *shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.int64))
+
+    def fill(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """Store the items of a batch while free slots remain."""
+        n = min(len(a), self.size)
+        wanted = self.count + torch.arange(n, device=self.a.device)
+        slots = torch.where(wanted < self.size, wanted, self.size)
+        self.a.index_copy_(0, slots, a[:n].to(self.a.dtype))
+        self.b.index_copy_(0, slots, b[:n].to(self.b.dtype))
+        self.count.copy_(torch.clamp(self.count + n, max=self.size))
+
+    def indices(self, n: int) -> torch.Tensor:
+        """``n`` bank positions, cycling when ``n`` exceeds the bank."""
+        return torch.arange(n, device=self.a.device) % self.size
+
+
+def image_files(source: Path) -> list[Path]:
+    from gankit.data.folders import scan_folder
+
+    if not source.exists():
+        raise GankitError(f"input folder '{source}' does not exist")
+    return scan_folder(source).files
+
+
+@torch.no_grad()
+def translate_folder(translate: Callable[[torch.Tensor], torch.Tensor], source: Path, out: Path,
+                     info: DataInfo) -> str:
+    """Translate every image below ``source`` (resized and centre-cropped to the model's
+    size) and write the results as PNGs under ``out`` with the same relative names."""
+    from gankit.data.folders import load_image
+    from gankit.viz import to_uint8
+
+    source, out = Path(source), Path(out)
+    files = image_files(source)
+    channels, size = info.shape[0], info.shape[-1]
+    for start in range(0, len(files), TRANSLATE_BATCH):
+        chunk = files[start:start + TRANSLATE_BATCH]
+        x = torch.stack([load_image(p, size, channels) for p in chunk])
+        for path, img in zip(chunk, to_uint8(translate(x).float().cpu())):
+            target = (out / path.relative_to(source)).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(target)
+    return f"{len(files)} images to {out}"
+
+
+def run_eval(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net(x)`` in eval mode (batch norm with running statistics, no dropout), restored after."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return net(x)
+    finally:
+        net.train(was_training)
+
+
+def plain_objective(cfg, kind: str):
+    """The adversarial objective of an image-to-image model, which adds no D penalty or
+    weight clipping (their penalties would need one D per condition image)."""
+    from gankit.objectives import get_objective
+
+    objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
+    penalty = objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
+    clip = objective.default_clip if cfg.loss.clip < 0 else cfg.loss.clip
+    if penalty != "none" or clip > 0:
+        raise ConfigError(f"{kind} takes no discriminator penalty or weight clipping; use "
+                          f"loss.name=lsgan, nonsaturating or hinge with loss.penalty=none")
+    return objective
+
+
+def check_no_training_metrics(cfg, kind: str) -> None:
+    """The trainer's metrics compare samples with ``x`` batches; translation models have
+    neither, and are measured by :mod:`gankit.metrics.conditional` after training."""
+    if cfg.eval.metrics:
+        raise ConfigError(f"{kind} runs are measured after training (python benchmarks/conditional.py "
+                          "or gankit.metrics.conditional.evaluate_run); leave eval.metrics empty")
+
+
+def check_net_names(cfg, generators: tuple[str, ...], kind: str) -> str:
+    """The generator name (``auto`` -> the first of ``generators``); D must be a PatchGAN."""
+    if cfg.G.name not in ("auto",) + generators:
+        raise ConfigError(f"{kind} generators are {', '.join(generators)}; got G.name={cfg.G.name} "
+                          f"(start from a {kind} preset, e.g. {PRESETS[kind]})")
+    if cfg.D.name not in ("auto", "patchgan"):
+        raise ConfigError(f"{kind} uses a PatchGAN discriminator; got D.name={cfg.D.name} "
+                          f"(set D.name=patchgan or start from the {PRESETS[kind]} preset)")
+    return generators[0] if cfg.G.name == "auto" else cfg.G.name
+
+
+def build_translator(cfg, name: str, channels: int, size: int, dropout: float = 0.0) -> nn.Module:
+    """An image -> image generator: ``unet`` (pix2pix) or ``resnet`` (CycleGAN)."""
+    from gankit.nets.resnet_translator import build_resnet_translator
+    from gankit.nets.unet import build_unet
+
+    from gankit.nets import apply_spectral_norm
+
+    if name == "unet":
+        net = build_unet(cfg.G, channels, channels, size, dropout)
+    else:
+        net = build_resnet_translator(cfg.G, channels, channels, size)
+    return apply_spectral_norm(net) if cfg.G.spectral_norm else net

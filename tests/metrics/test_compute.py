@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+
+from gankit.data.info import DataInfo
+from gankit.errors import ConfigError, DataError
+from gankit.metrics import anime
+from gankit.metrics.compute import MetricOptions, batches_of, compute_metrics, resolve_names
+from gankit.metrics.frechet import frechet_distance
+from gankit.metrics.mmd import kid
+from gankit.metrics.prdc import precision_recall
+from gankit.metrics.protocol import ProtocolMismatch
+from gankit.metrics.stats import FeatureStats
+
+INFO = DataInfo("image", (1, 4, 4), name="tiny", size=120)
+
+
+def _images(n, seed, shift=0.0):
+    return torch.rand(n, 1, 4, 4, generator=torch.Generator().manual_seed(seed)) * 1.5 - 1 + shift
+
+
+def test_feature_metrics_equal_direct_computation():
+    fake, real = _images(90, 0, shift=0.2), _images(120, 1)
+    opts = MetricOptions(kid_subsets=4, kid_subset_size=50, seed=5)
+    scores = compute_metrics(["fid", "kid", "pr"], fake.split(25), real.split(40), INFO,
+                             extractor="identity", options=opts, use_cache=False)
+    f, r = fake.flatten(1).double().numpy(), real.flatten(1).double().numpy()
+    direct_fid = frechet_distance(f.mean(0), np.cov(f, rowvar=False), r.mean(0), np.cov(r, rowvar=False))
+    torch.testing.assert_close(torch.tensor(scores["fid"]), torch.tensor(direct_fid), rtol=1e-6, atol=1e-9)
+    direct_kid = kid(fake.flatten(1), real.flatten(1), subsets=4, subset_size=50, seed=5)
+    torch.testing.assert_close(torch.tensor([scores["kid"], scores["kid_std"]]),
+                               torch.tensor(direct_kid), rtol=1e-5, atol=1e-7)
+    direct_pr = precision_recall(real.flatten(1), fake.flatten(1), k=3)
+    assert (scores["precision"], scores["recall"]) == (direct_pr["precision"], direct_pr["recall"])
+    protocol = scores.protocol["fid"]
+    assert protocol["n_fake"] == 90 and protocol["n_real"] == 120 and protocol["reference"] == "tiny"
+    assert protocol["extractor"] == "identity" and protocol["item_shape"] == "1x4x4"
+    assert scores.protocol["kid"]["subsets"] == 4
+
+
+def test_same_samples_give_zero_fid():
+    x = _images(50, 2)
+    scores = compute_metrics(["fid"], [x], [x], INFO, extractor="identity", use_cache=False)
+    assert abs(scores["fid"]) < 1e-6
+
+
+def test_reference_statistics_are_cached(tmp_path):
+    fake, real = _images(40, 3), _images(60, 4)
+    first = compute_metrics(["fid", "kid"], [fake], [real], INFO, extractor="identity", cache_dir=tmp_path)
+    assert len(list((tmp_path / "stats").glob("*.npz"))) == 1
+    # The real data is not needed again: the cache answers.
+    again = compute_metrics(["fid", "kid"], [fake], None, INFO, extractor="identity", cache_dir=tmp_path)
+    assert again == first
+    with pytest.raises(DataError, match="need the real data"):  # another sample count: another key
+        compute_metrics(["fid"], [fake], None, INFO, extractor="identity", cache_dir=tmp_path, real_n=10)
+
+
+def test_given_statistics_with_another_protocol_are_refused():
+    stats = FeatureStats({"extractor": "identity", "item_shape": "1x8x8"})
+    stats.update(np.random.default_rng(0).standard_normal((20, 16)))
+    with pytest.raises(ProtocolMismatch, match=r"item_shape \('1x4x4' vs '1x8x8'\)"):
+        compute_metrics(["fid"], [_images(20, 5)], None, INFO, extractor="identity", stats=stats,
+                        use_cache=False)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from gankit.data.builtin import load_builtin, split_indices
+    from gankit.metrics.extractors.digits import WEIGHTS
+
+    blob = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
+    x, y, _ = load_builtin("mnist5k")
+    _, test = split_indices(len(x), blob["held_out"], blob["split_seed"])
+    # The data set is ordered by class; shuffled, every Inception Score split sees all digits.
+    order = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:300]
+    return x[test][order]
+
+
+def test_classifier_metrics_on_real_digits(digits):
+    info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
+    scores = compute_metrics(["is", "quality", "modes"], digits.split(100), None, info, use_cache=False,
+                             options=MetricOptions(is_splits=1))
+    assert scores["modes"] == 10 and scores["mode_kl"] < 0.05
+    # Trained with label smoothing 0.05, the classifier's confidence tops out near 0.955,
+    # which caps the Inception Score of perfect digits near exp(ln 10 - 0.25) = 7.8.
+    assert scores["confidence"] > 0.9 and 6.5 < scores["is"] < 10
+    assert scores.protocol["modes"]["extractor"] == "digit-cnn"
+
+
+def test_features_only_extractor_cannot_give_is(tmp_path):
+    path = tmp_path / "feats.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Flatten()), str(path))
+    with pytest.raises(ConfigError, match="no class probabilities"):
+        compute_metrics(["is"], [_images(4, 0)], None, INFO, extractor=str(path), use_cache=False)
+
+
+def test_memorisation_finds_the_copy(tmp_path):
+    real = _images(80, 6)
+    fake = torch.cat([real[10:11], _images(3, 7)])
+    scores = compute_metrics(["memorisation", "fid"], [fake], real.split(30), INFO, extractor="identity",
+                             out_dir=tmp_path, use_cache=False, options=MetricOptions(memo_neighbours=20))
+    assert scores["near_copies"] == 1 and scores["nn_min"] == 0.0
+    assert (tmp_path / "closest_pairs.png").is_file()
+    assert scores.protocol["near_copies"]["n_train"] == 80
+
+
+def test_afd_uses_the_detector(monkeypatch):
+    monkeypatch.setattr(anime, "load_detector", lambda: lambda im: [1] if im.getpixel((0, 0))[0] > 200 else [])
+    images = torch.cat([torch.ones(1, 3, 4, 4), -torch.ones(3, 3, 4, 4)])
+    info = DataInfo("image", (3, 4, 4), name="anime")
+    assert compute_metrics(["afd"], [images], None, info, use_cache=False)["afd"] == 0.25
+
+
+def test_metric_names():
+    vectors = DataInfo("vector", (2,), name="ring8")
+    assert resolve_names(["modes", "FID", "fid"], vectors) == ["toy", "fid"]
+    assert resolve_names(["prdc", "memorization"], INFO) == ["pr", "dc", "memorisation"]
+    with pytest.raises(ConfigError, match="did you mean 'kid'"):
+        resolve_names(["kidd"], INFO)
+    with pytest.raises(ConfigError, match="for image data"):
+        resolve_names(["toy"], INFO)
+
+
+def test_batches_of():
+    seen = []
+    out = list(batches_of(7, 3, lambda m, i: seen.append((m, i)) or torch.zeros(m, 2)))
+    assert seen == [(3, 0), (3, 1), (1, 2)] and sum(len(b) for b in out) == 7

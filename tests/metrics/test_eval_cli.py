@@ -1,0 +1,74 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.cli import main
+from gankit.training.trainer import Trainer
+from tests.conftest import tiny_toy_config
+
+FAST = ["--extractor", "identity", "--no-cache", "--workers", "0", "--kid-subset-size", "10",
+        "--kid-subsets", "3"]
+
+
+def _write_folder(path, seed, n=12, size=6):
+    path.mkdir()
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path / f"{i}.png")
+    return path
+
+
+def _value(out, key):
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0] == key:
+            return float(parts[1])
+    raise AssertionError(f"{key} not printed in {out!r}")
+
+
+def test_two_folders(tmp_path, capsys):
+    a, b = _write_folder(tmp_path / "a", 0), _write_folder(tmp_path / "b", 1)
+    assert main(["eval", str(a), str(b), "--metrics", "fid,kid", "--out", str(tmp_path / "o"), *FAST]) == 0
+    out = capsys.readouterr().out
+    assert _value(out, "fid") > 0 and "kid_std" in out
+    assert main(["eval", str(a), str(a), "--metrics", "fid", *FAST]) == 0
+    assert abs(_value(capsys.readouterr().out, "fid")) < 1e-6
+
+
+def test_saved_statistics_reproduce_the_folder_fid(tmp_path, capsys):
+    a, b = _write_folder(tmp_path / "a", 0), _write_folder(tmp_path / "b", 1)
+    stats = tmp_path / "b.npz"
+    assert main(["eval", str(b), "--save-stats", str(stats), *FAST]) == 0
+    with np.load(stats) as f:
+        assert f["mu"].shape == (108,) and f["sigma"].shape == (108, 108)
+    main(["eval", str(a), str(b), "--metrics", "fid", *FAST])
+    direct = _value(capsys.readouterr().out, "fid")
+    main(["eval", str(a), "--stats", str(stats), *FAST])
+    torch.testing.assert_close(torch.tensor(_value(capsys.readouterr().out, "fid")), torch.tensor(direct))
+
+
+def test_folder_alone_and_missing_paths_are_user_errors(tmp_path, capsys):
+    a = _write_folder(tmp_path / "a", 0)
+    assert main(["eval", str(a), *FAST]) == 2
+    assert "--stats" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    b = _write_folder(tmp_path / "b", 1, size=8)
+    assert main(["eval", str(a), str(b), "--metrics", "fid", *FAST]) == 2
+    assert "item_shape ('3x6x6' vs '3x8x8')" in capsys.readouterr().err
+
+
+def test_toy_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(tiny_toy_config(), run).fit()
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "toy", "--n", "300", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "modes covered" in out and "high-quality samples" in out
+    assert (run / "eval" / "toy_scatter.png").is_file()
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["source"] == "gankit eval" and record["protocol"]["toy"]["n_fake"] == 300
+    assert 0 <= record["metrics/modes"] <= 8
