@@ -134,6 +134,14 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
         device=device, inception_path=args.inception, options=_options(args),
         use_cache=not args.no_cache)
+    if hasattr(run.model, "likelihood_metrics") and run.cfg.data.held_out > 0:
+        # likelihood models: held-out NLL, each key naming its unit and data variant
+        from gankit.data import held_out_tensors
+
+        test = held_out_tensors(run.cfg.data, run.cfg.train.seed)["x"].to(device)
+        lik = run.model.likelihood_metrics(test.split(args.batch_size), use_ema=not args.no_ema)
+        for key, value in lik.items():
+            scores.add({key: value}, lik.protocol[key])
     _report(scores, names, run.info, out)
     _save_stats(scores, args)
     record = {"step": run.step, "source": "gankit eval", "n": args.n,

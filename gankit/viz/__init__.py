@@ -64,6 +64,10 @@ def save_samples(samples: torch.Tensor, info, path: Path) -> Path:
     """A grid for images, a scatter (over the true modes of a toy mixture) for vectors."""
     if samples.dim() == 4:
         return save_grid(samples, path)
+    if info.kind == "sequence":  # sentences, not points
+        from gankit.data.text import write_sentences
+
+        return write_sentences(samples, info.vocab, Path(path).with_suffix(".txt"))
     reference = None
     from gankit.data.toy import MIXTURES
 
