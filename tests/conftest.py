@@ -24,3 +24,15 @@ def tiny_toy_config(**overrides):
     }
     items.update(overrides)
     return load_config(None, [f"{k}={v}" for k, v in items.items()])
+
+
+def stop_after(n_phases):
+    """A trainer phase callback that asks for a stop after ``n_phases`` phases."""
+    count = {"n": 0}
+
+    def callback(trainer):
+        count["n"] += 1
+        if count["n"] == n_phases:
+            trainer.request_stop()
+
+    return callback

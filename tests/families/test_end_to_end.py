@@ -15,6 +15,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, TrainingInterrupted
 from gankit.models import MODELS
 from gankit.training.trainer import Trainer
+from tests.conftest import stop_after
 
 TOY = ["data.source=ring8", "data.toy_samples=600", "data.batch_size=32", "data.held_out=0.1",
        "G.name=auto", "G.width=16", "G.depth=1", "G.norm=none", "train.steps=6", "train.log_every=3",
@@ -68,17 +69,6 @@ def test_training_logs_carry_unit_and_variant(runs):
     assert {"nll_elbo_nats_continuous", "vae/kl_nats", "vae/active_units"} <= set(vae)
     flowgan = json.loads((runs / "flowgan" / "log.jsonl").read_text().splitlines()[-1])
     assert {"loss/D", "loss/G", "nll_nats_continuous"} <= set(flowgan)
-
-
-def stop_after(n_phases):
-    count = {"n": 0}
-
-    def callback(trainer):
-        count["n"] += 1
-        if count["n"] == n_phases:
-            trainer.request_stop()
-
-    return callback
 
 
 @pytest.mark.parametrize("family,stop", [("flowgan", 5), ("glo", 4), ("vae", 3)])

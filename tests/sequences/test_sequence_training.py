@@ -9,6 +9,7 @@ from gankit.errors import ConfigError, TrainingInterrupted
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer, build_model
 from tests.sequences.conftest import tiny_text_config
+from tests.conftest import stop_after
 
 TINY = ["data.vocab_size=40", "data.max_len=6", "data.toy_samples=256",
         "data.batch_size=16", "model.emb_dim=8", "G.width=8", "G.depth=1", "train.steps=5",
@@ -36,17 +37,6 @@ def states(trainer):
     model = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     opts = {n: o.state_dict()["state"] for n, o in trainer.model.optimizers.items()}
     return model, opts
-
-
-def stop_after(n_phases):
-    count = {"n": 0}
-
-    def callback(trainer):
-        count["n"] += 1
-        if count["n"] == n_phases:
-            trainer.request_stop()
-
-    return callback
 
 
 @pytest.mark.parametrize("kind,stop_phase", [("seqgan", 13), ("dense", 11), ("gumbel", 13)])

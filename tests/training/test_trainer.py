@@ -6,7 +6,7 @@ import torch
 from gankit.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
 from gankit.training.checkpoint import load_checkpoint, restore
 from gankit.training.trainer import Trainer
-from tests.conftest import tiny_toy_config
+from tests.conftest import tiny_toy_config, stop_after
 
 
 def final_state(trainer):
@@ -21,17 +21,6 @@ def assert_states_equal(a, b):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-
-
-def stop_after(n_phases):
-    count = {"n": 0}
-
-    def callback(trainer):
-        count["n"] += 1
-        if count["n"] == n_phases:
-            trainer.request_stop()
-
-    return callback
 
 
 @pytest.mark.parametrize("loss,n_critic,stop_phase", [
