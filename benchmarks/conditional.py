@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import shutil
 import time
 from pathlib import Path
 
 import torch
+
+from report import write_section
 
 from gankit.api import load_run
 from gankit.config import load_config
@@ -106,14 +107,6 @@ def section(results: dict, quick: bool, total_s: float) -> str:
               "ceiling for `keep_class/AtoB`. FIDs use the digit classifier's 128-d features, "
               "so they are not comparable with Inception FIDs."]
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the section (up to the next '## ') or append it; other sections are kept."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:

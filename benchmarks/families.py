@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from report import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Generative families"
@@ -273,14 +274,6 @@ def section(results: dict[str, dict[str, dict]], args: argparse.Namespace) -> st
             lines.append(f"* {run.family}, {run.data}: `gankit train {command}`")
     lines += ["", f"![samples of each family]({FIGURE.relative_to(ROOT).as_posix()})", ""]
     return "\n".join(lines)
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section (up to the next '## ') or append it."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = pattern.sub(lambda _: text + "\n", old) if pattern.search(old) else old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:

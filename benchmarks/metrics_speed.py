@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import time
 from pathlib import Path
 
@@ -26,6 +25,8 @@ import numpy as np
 import scipy.linalg
 import torch
 import torch.nn.functional as F
+
+from report import write_section
 
 from gankit.metrics.extractors.inception import InceptionExtractor
 from gankit.metrics.frechet import frechet_distance
@@ -128,17 +129,6 @@ def table(args: argparse.Namespace, feats: dict[str, float], fr: dict[str, float
         f"difference {fr['rel_diff']:.1e}.",
         "",
     ])
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace the '## Metrics speed' section (up to the next '## ') or append it."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text + "\n", old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    path.write_text(new.rstrip("\n") + "\n")
 
 
 def main() -> None:

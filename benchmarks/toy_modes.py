@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from report import write_section
+
 from gankit.api import load_run
 from gankit.config import load_config
 from gankit.metrics.toy import toy_metrics
@@ -56,18 +58,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, title: str, body: str) -> None:
-    """Replace (or append) the section titled ``title`` in BENCHMARKS.md."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(title)
-    if start >= 0:
-        end = text.find("\n## ", start + len(title))
-        text = text[:start] + body.rstrip() + "\n" + (text[end:] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
-    path.write_text(text)
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mixtures", default="ring8,grid25")
@@ -91,7 +81,7 @@ def main() -> int:
             "2-core CPU machine shared with other jobs).\n\n" + table(rows) + "\n")
     print(body)
     if not args.no_write:
-        write_section(ROOT / "BENCHMARKS.md", "## Toy mixtures", body)
+        write_section(ROOT / "BENCHMARKS.md", body)
     return 0
 
 

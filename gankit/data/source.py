@@ -23,22 +23,30 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 class _Order:
-    """Which global batch comes next: (epoch, position) over per-epoch permutations."""
+    """Which global batch comes next: (epoch, position) over per-epoch permutations.
 
-    def __init__(self, n: int, global_batch: int, seed: int):
+    The permutation is drawn on the CPU (the same order on every device) and moved to
+    ``device`` once per epoch, so taking a batch's indices copies nothing to the device.
+    """
+
+    def __init__(self, n: int, global_batch: int, seed: int, device: torch.device | None = None):
         if n < global_batch:
             raise DataError(
                 f"the data set has {n} items, fewer than one batch of {global_batch}; "
                 "lower data.batch_size or add data"
             )
         self.n, self.global_batch, self.seed = n, global_batch, seed
+        self.device = device or torch.device("cpu")
         self.epoch, self.pos = 0, 0
-        self._perm = epoch_order(n, seed, 0)
+        self._perm = self._draw()
+
+    def _draw(self) -> torch.Tensor:
+        return epoch_order(self.n, self.seed, self.epoch).to(self.device)
 
     def next_indices(self) -> torch.Tensor:
         if self.pos + self.global_batch > self.n:  # drop the ragged tail, start a new epoch
             self.epoch, self.pos = self.epoch + 1, 0
-            self._perm = epoch_order(self.n, self.seed, self.epoch)
+            self._perm = self._draw()
         idx = self._perm[self.pos:self.pos + self.global_batch]
         self.pos += self.global_batch
         return idx
@@ -48,7 +56,7 @@ class _Order:
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.epoch, self.pos = int(state["epoch"]), int(state["pos"])
-        self._perm = epoch_order(self.n, self.seed, self.epoch)
+        self._perm = self._draw()
 
 
 def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
@@ -73,11 +81,11 @@ class ResidentSource:
         self.tensors = {k: v.to(device) for k, v in tensors.items()}
         n = next(iter(tensors.values())).shape[0]
         self.batch_size = per_rank_batch(batch_size, world)
-        self.order = _Order(n, batch_size, seed)
+        self.order = _Order(n, batch_size, seed, torch.device(device))
         self.rank, self.world, self.device = rank, world, device
 
     def next_batch(self) -> dict[str, torch.Tensor]:
-        idx = _rank_slice(self.order.next_indices(), self.rank, self.world).to(self.device)
+        idx = _rank_slice(self.order.next_indices(), self.rank, self.world)
         return {k: v.index_select(0, idx) for k, v in self.tensors.items()}
 
     def state_dict(self) -> dict[str, Any]:

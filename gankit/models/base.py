@@ -102,11 +102,18 @@ class GenerativeModel(nn.Module):
     def randn(self, n: int, *shape: int) -> torch.Tensor:
         """Noise for this rank's ``n`` items: every rank draws the global batch and keeps its
         slice, so N ranks consume the same random stream as one process would."""
+        return self._global_draw(torch.randn, n, shape)
+
+    def rand(self, n: int, *shape: int) -> torch.Tensor:
+        """U[0, 1) draws for this rank's ``n`` items, sliced from the global draw as in :meth:`randn`."""
+        return self._global_draw(torch.rand, n, shape)
+
+    def _global_draw(self, draw, n: int, shape: tuple[int, ...]) -> torch.Tensor:
         world = distributed.world_size()
         if world == 1:
-            return torch.randn(n, *shape, device=self.device)
+            return draw(n, *shape, device=self.device)
         rank = distributed.rank()
-        return torch.randn(n * world, *shape, device=self.device)[rank * n:(rank + 1) * n]
+        return draw(n * world, *shape, device=self.device)[rank * n:(rank + 1) * n]
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None,

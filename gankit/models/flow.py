@@ -175,7 +175,8 @@ class Flow(GenerativeModel):
         logs = {"loss/D": loss.detach()}
         w = self.cfg.loss.penalty_weight
         if self.penalty in ("gp", "gp-one-sided"):
-            gp = gradient_penalty(self.D, real, fake.float(), one_sided=self.penalty == "gp-one-sided")
+            gp = gradient_penalty(self.D, real, fake.float(), one_sided=self.penalty == "gp-one-sided",
+                                  eps=self.rand(real.shape[0]))
             loss, logs["loss/D/gp"] = loss + w * gp, gp.detach()
         elif self.penalty == "r1":
             r1 = r1_penalty(self.D, real)

@@ -10,6 +10,9 @@ encoder per net (:mod:`gankit.nets.condition`). D sees c by projection (Miyato a
 Odena et al. 2017). Matching-aware training (Reed et al. 2016) also shows D real images with
 mismatched conditions as fakes. The G phase then draws a data batch too: its conditions
 follow the data's. With ``data.condition=none`` (the default) nothing of this is built.
+
+``model.pack=k`` (PacGAN, Lin et al. 2018) lets an unconditional D judge k samples at once,
+which penalises a generator whose samples look alike (:mod:`gankit.nets.pack`).
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from gankit.nets.condition import (
     matching_aware_d_loss,
     mismatched_partners,
 )
+from gankit.nets.pack import PackedDiscriminator, packed_info
 from gankit.objectives import clip_weights, get_objective, gradient_penalty, r1_penalty
 from gankit.training.distributed import world_size
 
@@ -49,11 +53,22 @@ class GANOptions(ModelOptions):
     matching_aware: bool = True  # D also learns (real x, mismatched c) as fake; not with acgan
     mismatch_weight: float = 0.5  # share of D's fake term given to mismatched pairs
     aux_weight: float = 1.0  # acgan: weight of the class losses of D and G
+    pack: int = 1  # PacGAN: D judges this many samples at once (unconditional GANs only)
 
 
 def check_condition_options(cfg: RunConfig) -> None:
     """Cross-key checks of the conditioning options."""
     m = cfg.model
+    if isinstance(m.pack, bool) or m.pack < 1:
+        raise ConfigError(f"model.pack must be a whole number >= 1, got {m.pack!r}")
+    if m.pack > 1:
+        if cfg.data.condition != "none":
+            raise ConfigError("model.pack > 1 (PacGAN) is for unconditional GANs; "
+                              "set model.pack=1 or data.condition=none")
+        per_rank = cfg.data.batch_size // world_size()
+        if per_rank % m.pack:
+            raise ConfigError(f"data.batch_size per process ({per_rank}) must be a multiple of "
+                              f"model.pack ({m.pack})")
     if m.cond_mode not in COND_MODES:
         raise ConfigError(f"model.cond_mode must be one of {', '.join(COND_MODES)}; got '{m.cond_mode}'")
     if cfg.data.condition == "none":
@@ -87,7 +102,9 @@ class GAN(GenerativeModel):
             self.G, self.D = self._conditional_nets(cfg, info)
         else:
             self.G = build_generator(cfg.G, info, self.z_dim)
-            self.D = build_discriminator(cfg.D, info)
+            self.D = build_discriminator(cfg.D, packed_info(info, cfg.model.pack))
+            if cfg.model.pack > 1:
+                self.D = PackedDiscriminator(self.D, cfg.model.pack)
         self.objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
         self.penalty = self.objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
         clip = cfg.loss.clip
@@ -150,7 +167,9 @@ class GAN(GenerativeModel):
         c_d = None if self.acgan else c
         w = self.cfg.loss.penalty_weight
         if self.penalty in ("gp", "gp-one-sided"):
-            gp = gradient_penalty(self.D, real, fake.float(), c_d, one_sided=self.penalty == "gp-one-sided")
+            eps = self.rand(real.shape[0] // self.cfg.model.pack)
+            gp = gradient_penalty(self.D, real, fake.float(), c_d, one_sided=self.penalty == "gp-one-sided",
+                                  eps=eps)
             loss = loss + w * gp
             logs["loss/D/gp"] = gp.detach()
         elif self.penalty == "r1":

@@ -2,6 +2,10 @@
 
 Penalties take the discriminator itself, not its outputs, because they differentiate D with
 respect to its input. They return the unweighted penalty; the model multiplies by its weight.
+
+A packed discriminator (PacGAN, ``D.pack = k``) scores groups of k consecutive items; its
+input is the whole group, so gradient norms are taken over each group and the WGAN-GP
+interpolation uses one ``eps`` per group.
 """
 from __future__ import annotations
 
@@ -18,9 +22,14 @@ def _score(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
     return D(x) if c is None else D(x, c)
 
 
+def _pack(D: Discriminator) -> int:
+    return int(getattr(D, "pack", 1))
+
+
 def _input_gradients(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
-    """dD/dx per sample, flattened to [B, features], kept in the graph so that the penalty
-    built from it can be back-propagated into D's parameters."""
+    """dD/dx per input of D (one sample, or one pack of samples), flattened to
+    [inputs, features], kept in the graph so that the penalty built from it can be
+    back-propagated into D's parameters."""
     if not x.is_floating_point():
         raise ValueError(
             f"input penalties need continuous inputs, got dtype {x.dtype}; "
@@ -28,29 +37,39 @@ def _input_gradients(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
         )
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(_score(D, x, c).sum(), x, create_graph=True)
-    return grad.flatten(1)
+    return grad.reshape(grad.shape[0] // _pack(D), -1)
 
 
-def _uniform_per_sample(like: Tensor, generator: torch.Generator | None) -> Tensor:
-    shape = (like.shape[0],) + (1,) * (like.dim() - 1)
+def _uniform_per_sample(like: Tensor, generator: torch.Generator | None, group: int = 1) -> Tensor:
+    """One U[0, 1) draw per ``group`` consecutive samples, shaped to broadcast over ``like``."""
+    shape = (like.shape[0] // group,) + (1,) * (like.dim() - 1)
     device = generator.device if generator is not None else like.device
     eps = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
-    return eps.to(device=like.device, dtype=like.dtype)
+    return eps.repeat_interleave(group, dim=0).to(device=like.device, dtype=like.dtype)
 
 
 def gradient_penalty(D: Discriminator, real: Tensor, fake: Tensor, c: Tensor | None = None,
                      one_sided: bool = False,
-                     generator: torch.Generator | None = None) -> Tensor:
+                     generator: torch.Generator | None = None, eps: Tensor | None = None) -> Tensor:
     """WGAN-GP penalty ``E[(||grad D(x_hat)||_2 - 1)^2]`` (Gulrajani et al., 2017).
 
-    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per sample, drawn
-    from ``generator`` when given. ``one_sided`` penalises only norms above 1:
+    ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per input of D
+    (sample or pack), drawn from ``generator`` when given, or given as ``eps`` (one value per
+    input of D; the trainer passes its slice of a global draw, so ranks match one process). ``one_sided`` penalises only norms above 1:
     ``E[max(0, ||grad|| - 1)^2]``. ``c`` is passed to D as ``D(x, c)`` when not None.
     """
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
-    eps = _uniform_per_sample(real, generator)
+    group = _pack(D)
+    if eps is None:
+        eps = _uniform_per_sample(real, generator, group)
+    else:
+        if eps.numel() * group != real.shape[0]:
+            raise ValueError(f"eps needs one value per input of D ({real.shape[0] // group}), "
+                             f"got {eps.numel()}")
+        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+        eps = eps.reshape(-1).repeat_interleave(group).reshape(shape).to(real.dtype)
     x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
     norms = _input_gradients(D, x_hat, c).norm(2, dim=1)
     excess = norms - 1.0

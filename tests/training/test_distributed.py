@@ -50,6 +50,8 @@ def plain_config(images: Path, **extra):
         "train.steps": 6, "train.log_every": 3, "train.sample_every": 3,
         # Adam ignores the scale of a gradient, but not once weight decay is added to it
         "optim.weight_decay": 0.1,
+        # the WGAN-GP interpolation draws random numbers per item: ranks must slice one draw
+        "loss.penalty": "gp",
         "eval.metrics": "fid", "eval.extractor": "identity", "eval.n_samples": 301, **extra})
 
 
