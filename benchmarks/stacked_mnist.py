@@ -115,6 +115,7 @@ def generated(run_dir: Path, n: int):
 def section(rows: list[dict], data_row: dict, args: argparse.Namespace) -> str:
     cmd = "python benchmarks/stacked_mnist.py" + (f" --runs {args.runs}" if args.runs != DEFAULT_RUNS else "")
     cmd += f" --steps {args.steps}" if args.steps else ""
+    cmd += "".join(f" --set {item}" for item in args.set)
     lines = [SECTION, "",
              f"Command: `{cmd}` (run on {time.strftime('%Y-%m-%d')}, 2-core CPU machine, "
              f"{args.jobs} runs at a time on one thread each). {args.samples:,} samples of the EMA "

@@ -138,8 +138,12 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
         # likelihood models: held-out NLL, each key naming its unit and data variant
         from gankit.data import held_out_tensors
 
-        test = held_out_tensors(run.cfg.data, run.cfg.train.seed)["x"].to(device)
-        lik = run.model.likelihood_metrics(test.split(args.batch_size), use_ema=not args.no_ema)
+        held = held_out_tensors(run.cfg.data, run.cfg.train.seed)
+        given = {}
+        if getattr(run.model, "conditional", False):  # a conditional VAE measures log p(x | c)
+            given["conditions"] = run.model.space.from_labels(held["y"]).split(args.batch_size)
+        lik = run.model.likelihood_metrics(held["x"].to(device).split(args.batch_size),
+                                           use_ema=not args.no_ema, **given)
         for key, value in lik.items():
             scores.add({key: value}, lik.protocol[key])
     _report(scores, names, run.info, out)

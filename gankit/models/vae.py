@@ -6,6 +6,10 @@ Bernoulli for binarised images (``data.binarize=true``), a Gaussian density for 
 Training maximises the ELBO (with optional KL warm-up and free bits); held-out data get
 the ELBO and the importance-weighted bound IWAE-k (Burda et al. 2016), the KL and the
 number of active latent units, each likelihood in its unit and data variant.
+
+With ``data.condition=label`` or ``text`` it is a conditional VAE (Sohn et al. 2015):
+q(z | x, c) and p(x | z, c), each net with its own encoder of c, and held-out likelihoods
+are log p(x | c) (the protocol records it, so they are never compared with log p(x)).
 """
 from __future__ import annotations
 
@@ -19,9 +23,10 @@ from torch import Tensor, nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, DataError, GankitError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.nets.condition import ConditionSpace, build_condition_encoder
 from gankit.nets.vae_nets import build_vae_nets
 from gankit.objectives import likelihood as lk
 
@@ -39,6 +44,9 @@ class VAEOptions(ModelOptions):
     free_bits: float = 0.0  # nats per latent dimension (batch mean) the KL is not charged for
     iwae_k: int = 200  # importance samples for the held-out IWAE bound
     sample_mode: str = "mean"  # mean | sample: what a sample shows of p(x | z)
+    # Conditioning: used only when data.condition is label or text.
+    embed_dim: int = 0  # size of the encoded c: 0 = one-hot labels, 32 for text
+    text_encoder: str = "mean"  # text conditions: mean (bag of words) | gru
 
 
 # ---- likelihoods p(x | z): decoder outputs -> log-probabilities --------------------------
@@ -158,6 +166,19 @@ def check_unconditional(cfg: RunConfig, kind: str) -> None:
         raise ConfigError(f"model.kind={kind} is unconditional; set data.condition=none")
 
 
+class WithCondition(nn.Module):
+    """``net(input, raw condition)`` through the net's own encoder of the condition."""
+
+    def __init__(self, net: nn.Module, encoder: nn.Module):
+        super().__init__()
+        self.net, self.encoder = net, encoder
+
+    def forward(self, inp: Tensor, cond: Tensor | None = None):
+        if cond is None:
+            raise ConfigError("this model is conditional; give a condition (e.g. --cond)")
+        return self.net(inp, self.encoder(cond))
+
+
 @register_model
 class VAE(GenerativeModel):
     kind = "vae"
@@ -166,7 +187,6 @@ class VAE(GenerativeModel):
     def __init__(self, cfg: RunConfig, info: DataInfo):
         super().__init__(cfg, info)
         o = cfg.model
-        check_unconditional(cfg, self.kind)
         checks = (("z_dim", o.z_dim, 1), ("iwae_k", o.iwae_k, 1), ("kl_warmup", o.kl_warmup, 0))
         for key, value, low in checks:
             if value < low:
@@ -177,8 +197,25 @@ class VAE(GenerativeModel):
             raise ConfigError(f"model.sample_mode must be mean or sample, got '{o.sample_mode}'")
         self.z_dim = o.z_dim
         self.likelihood = build_likelihood(o, cfg, info)
-        self.encoder, self.decoder = build_vae_nets(cfg.G, info, self.z_dim, self.likelihood.params)
+        self.conditional = cfg.data.condition != "none"
+        if self.conditional:
+            self.space = ConditionSpace(cfg.data.condition, info, cfg.data.max_len)
+            enc_c, dec_c = (build_condition_encoder(cfg.data.condition, info, o.embed_dim, o.text_encoder)
+                            for _ in range(2))
+            enc, dec = build_vae_nets(cfg.G, info, self.z_dim, self.likelihood.params, enc_c.out_dim)
+            self.encoder, self.decoder = WithCondition(enc, enc_c), WithCondition(dec, dec_c)
+        else:
+            self.encoder, self.decoder = build_vae_nets(cfg.G, info, self.z_dim, self.likelihood.params)
         self.dims = math.prod(info.shape)
+
+    def _condition(self, batch: Batch) -> Tensor | None:
+        """The raw conditions of a batch (None for an unconditional VAE)."""
+        if not self.conditional:
+            return None
+        if "y" not in batch:
+            raise DataError(f"data.condition={self.cfg.data.condition} needs labelled batches, "
+                            f"but '{self.info.name}' gives none")
+        return self.space.from_labels(batch["y"])
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": self.make_optimizer(self._live_parameters(), self.cfg.optim.lr_g)}
@@ -198,11 +235,11 @@ class VAE(GenerativeModel):
         return 1.0 if warmup == 0 else min(1.0, (step + 1) / warmup)
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, Tensor]:
-        x = batch["x"]
+        x, c = batch["x"], self._condition(batch)
         with self.autocast():
-            mean, logvar = self.encoder(x)
+            mean, logvar = self.encoder(x, c)
             z = mean + torch.exp(0.5 * logvar) * self.randn(x.shape[0], self.z_dim)
-            rec = self.likelihood.log_prob(x, self.decoder(z))
+            rec = self.likelihood.log_prob(x, self.decoder(z, c))
         kl_dims = lk.gaussian_kl(mean.float(), logvar.float())
         kl_charged = kl_dims.mean(0).clamp(min=self.cfg.model.free_bits).sum()
         beta = self.kl_weight(step)
@@ -224,51 +261,66 @@ class VAE(GenerativeModel):
     # ---- likelihood of held-out data -----------------------------------------------------
     @torch.no_grad()
     def log_weights(self, x: Tensor, k: int, generator: torch.Generator | None = None,
-                    use_ema: bool = True, chunk: int = 4096) -> Tensor:
-        """log p(x, z_i) - log q(z_i | x) for ``k`` draws z_i ~ q(z | x): [k, B]."""
+                    use_ema: bool = True, chunk: int = 4096, c: Tensor | None = None) -> Tensor:
+        """log p(x, z_i | c) - log q(z_i | x, c) for ``k`` draws z_i ~ q(z | x, c): [k, B].
+        ``c`` (raw conditions, one per item) is required by a conditional VAE and refused
+        by an unconditional one."""
+        self._check_given(c)
         enc, dec, lik = (self.net(n, use_ema) for n in ("encoder", "decoder", "likelihood"))
         with evaluating(enc, dec):
-            return self._log_weights(x, k, generator, enc, dec, lik, chunk)
+            return self._log_weights(x, k, generator, enc, dec, lik, chunk, c)
+
+    def _check_given(self, c: Tensor | None) -> None:
+        if self.conditional and c is None:
+            raise ConfigError("this VAE is conditional: its likelihood is log p(x | c); give the "
+                              "conditions of the items")
+        if not self.conditional and c is not None:
+            raise ConfigError("this VAE is unconditional; drop the conditions")
 
     def _log_weights(self, x: Tensor, k: int, generator: torch.Generator | None, enc: nn.Module,
-                     dec: nn.Module, lik: Likelihood, chunk: int) -> Tensor:
-        mean, logvar = enc(x)
+                     dec: nn.Module, lik: Likelihood, chunk: int, c: Tensor | None) -> Tensor:
+        mean, logvar = enc(x, c)
         std = torch.exp(0.5 * logvar)
         eps = torch.randn(k, *mean.shape, generator=generator).to(mean.device)
         z = mean + std * eps
         log_q = lk.gaussian_log_prob(z, mean, 0.5 * logvar).sum(-1)
         log_pz = lk.standard_normal_log_prob(z).sum(-1)
         rows = max(1, chunk // x.shape[0])  # importance samples decoded per forward pass
-        log_px = torch.cat([lik.log_prob(x.repeat(len(zs), *([1] * (x.dim() - 1))),
-                                         dec(zs.flatten(0, 1))).view(len(zs), -1)
-                            for zs in z.split(rows)])
+        log_px = torch.cat([lik.log_prob(_tile(x, len(zs)), dec(zs.flatten(0, 1), _tile(c, len(zs))))
+                            .view(len(zs), -1) for zs in z.split(rows)])
         return log_px + log_pz - log_q
 
     @torch.no_grad()
     def likelihood_metrics(self, batches: Iterable[Tensor], k: int | None = None, seed: int = 0,
-                           use_ema: bool = True):
+                           use_ema: bool = True, conditions: Iterable[Tensor] | None = None):
         """ELBO and IWAE-k NLL of held-out ``batches`` (data in [-1, 1]), KL and active units.
+
+        A conditional VAE needs ``conditions``, the raw condition batches that go with
+        ``batches`` (labels or token ids), and measures -log p(x | c).
 
         Returns :class:`gankit.metrics.compute.Scores` whose protocol records the unit, data
         variant, estimator, k and item count. Keys: ``nll_elbo_<unit>_<variant>``,
         ``nll_iwae_<unit>_<variant>``, ``vae_kl_nats``, ``vae_active_units``."""
         from gankit.metrics.compute import Scores
 
+        self._check_given(conditions)
         k = k or self.cfg.model.iwae_k
         g = torch.Generator().manual_seed(seed)
         elbo, iwae, kl, means = [], [], [], []
-        for x in batches:
-            x = x.to(self.device)
-            log_w = self.log_weights(x, k, g, use_ema)
+        paired = zip(batches, conditions) if conditions is not None else ((x, None) for x in batches)
+        for x, c in paired:
+            x, c = x.to(self.device), None if c is None else c.to(self.device)
+            log_w = self.log_weights(x, k, g, use_ema, c=c)
             elbo.append(log_w.mean(0))
             iwae.append(lk.iwae_bound(log_w))
             with evaluating(self.net("encoder", use_ema)):
-                mean, logvar = self.net("encoder", use_ema)(x)
+                mean, logvar = self.net("encoder", use_ema)(x, c)
             kl.append(lk.gaussian_kl(mean, logvar).sum(1))
             means.append(mean)
         scores = Scores()
         protocol = {"unit": lk.UNITS[self.likelihood.unit], "data": lk.VARIANTS[self.likelihood.variant],
-                    "n": sum(len(e) for e in elbo), "k": k}
+                    "n": sum(len(e) for e in elbo), "k": k,
+                    "given": f"c ({self.cfg.data.condition})" if self.conditional else "nothing"}
         for name, values in (("elbo", elbo), ("iwae", iwae)):
             nll = self._in_unit(-torch.cat(values).mean())
             # the key names the metric, so each bound keeps its own protocol in metrics.jsonl
@@ -282,6 +334,14 @@ class VAE(GenerativeModel):
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,
                       c: Tensor | None = None) -> dict[str, Tensor]:
         inputs = {"z": torch.randn(n, self.z_dim, generator=generator)}
+        if self.conditional:
+            c = self.space.default(n) if c is None else c
+            if len(c) != n:
+                raise ValueError(f"{n} samples need {n} conditions, got {len(c)}")
+            inputs["c"] = c
+        elif c is not None:
+            raise GankitError(f"model kind '{self.kind}' is unconditional here (data.condition=none); "
+                              f"drop the condition")
         if self.cfg.model.sample_mode == "sample":  # p(x | z)'s own noise, drawn up front
             inputs["u"] = torch.rand(n, *self.info.shape, generator=generator)
             inputs["v"] = torch.rand(n, *self.info.shape, generator=generator)
@@ -291,10 +351,22 @@ class VAE(GenerativeModel):
     def decode(self, inputs: dict[str, Tensor], use_ema: bool = True) -> Tensor:
         dec, lik = self.net("decoder", use_ema), self.net("likelihood", use_ema)
         with evaluating(dec):
-            out = dec(inputs["z"])
+            out = dec(inputs["z"], inputs.get("c"))
         if "u" in inputs:
             return lik.sample(out, inputs["u"], inputs["v"])
         return lik.mean(out)
+
+
+    def parse_condition(self, text: str, n: int) -> Tensor:
+        """``--cond``: a class name or number (labels) or words of the vocabulary (text)."""
+        if not self.conditional:
+            return super().parse_condition(text, n)
+        return self.space.parse(text, n)
+
+
+def _tile(t: Tensor | None, times: int) -> Tensor | None:
+    """``times`` copies of ``t`` stacked along the batch axis (None stays None)."""
+    return None if t is None else t.repeat(times, *([1] * (t.dim() - 1)))
 
 
 @contextlib.contextmanager

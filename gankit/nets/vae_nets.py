@@ -45,14 +45,16 @@ def _conv_stack(channels: int, depth: int, norm: str) -> list[nn.Module]:
 class VAEEncoder(nn.Module):
     """``(x, c) -> (mean, logvar)`` of the diagonal Gaussian q(z | x, c)."""
 
-    def __init__(self, body: nn.Module, feature_dim: int, z_dim: int, c_dim: int):
+    def __init__(self, body: nn.Module, feature_dim: int, z_dim: int, c_dim: int, flat: bool = False):
         super().__init__()
         self.body, self.z_dim, self.c_dim = body, z_dim, c_dim
+        self.flat = flat  # an MLP body: c joins the flattened item, not tiled image planes
         self.head = nn.Linear(feature_dim, 2 * z_dim)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         check_condition(c, self.c_dim, x.shape[0], "encoder")
-        h = x if c is None else append_condition(x, c)
+        h = x.flatten(1) if self.flat else x
+        h = h if c is None else append_condition(h, c)
         mean, logvar = self.head(self.body(h).flatten(1)).chunk(2, dim=1)
         return mean, logvar
 
@@ -121,7 +123,7 @@ def _mlp(d_in: int, d_out: int, width: int, depth: int, norm: str) -> nn.Sequent
 def mlp_encoder(dim: int, z_dim: int, c_dim: int, width: int, depth: int, norm: str) -> VAEEncoder:
     """An MLP from flattened items to q(z | x)'s parameters."""
     body = nn.Sequential(nn.Flatten(), _mlp(dim + c_dim, width, width, depth - 1, norm), nn.SiLU())
-    return VAEEncoder(body, width, z_dim, c_dim)
+    return VAEEncoder(body, width, z_dim, c_dim, flat=True)
 
 
 def mlp_decoder(shape: tuple[int, ...], z_dim: int, c_dim: int, params: int, width: int,
