@@ -76,6 +76,9 @@ class OptimConfig:
     beta2: float = 0.999
     weight_decay: float = 0.0
     impl: str = "auto"  # auto | foreach | fused | single (for loops)
+    # Every learning rate stays constant for this fraction of train.steps, then falls linearly
+    # to 0 at the last step (CycleGAN and pix2pix: 0.5); 1 = constant throughout.
+    decay_start: float = 1.0
 
 
 @dataclass
@@ -338,6 +341,9 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"train.steps must be >= 0, got {cfg.train.steps}")
     if not 0.0 <= cfg.train.ema < 1.0:
         raise ConfigError(f"train.ema must be in [0, 1), got {cfg.train.ema}")
+    if not 0.0 <= cfg.optim.decay_start <= 1.0:
+        raise ConfigError(f"optim.decay_start must be in [0, 1] (a fraction of train.steps), "
+                          f"got {cfg.optim.decay_start}")
     choices = {
         "data.resident": (cfg.data.resident, ("auto", "yes", "no")),
         "data.condition": (cfg.data.condition, ("none", "label", "text")),

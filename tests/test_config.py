@@ -71,6 +71,9 @@ def test_validation_of_choices_and_ranges():
         load_config(None, ["data.batch_size=0"])
     with pytest.raises(ConfigError, match="optim.name must be one of adam, rmsprop"):
         load_config(None, ["optim.name=sgd"])
+    with pytest.raises(ConfigError, match=r"optim.decay_start must be in \[0, 1\]"):
+        load_config(None, ["optim.decay_start=1.5"])
+    assert load_config(None, ["optim.decay_start=0"]).optim.decay_start == 0.0
     with pytest.raises(ConfigError, match="look like section.key=value"):
         parse_override("train.steps")
 

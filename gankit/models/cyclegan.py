@@ -7,7 +7,8 @@ leave it alone (identity, weight ``lambda_identity * lambda_cycle``, 0.5 * 10 by
 discriminators are shown a history of 50 generated images rather than only the newest
 (Shrivastava et al. 2017), which damps oscillation. The paper's objective is LSGAN (the
 cyclegan presets set ``loss.name=lsgan``); the learning rate is constant for the first
-``decay_start`` share of the steps, then decays linearly towards 0. Batches are ``{a, b}``
+half of the steps, then decays linearly towards 0 (the presets' ``optim.decay_start=0.5``,
+applied by the trainer). Batches are ``{a, b}``
 drawn independently from the two domains (:class:`gankit.data.paired.UnpairedSource`).
 """
 from __future__ import annotations
@@ -26,13 +27,10 @@ from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.translation import (
     ExampleBank,
     build_translator,
-    check_decay_start,
     check_net_names,
     check_no_training_metrics,
-    lr_factor,
     plain_objective,
     run_eval,
-    set_lr,
     translate_folder,
 )
 from gankit.nets.patchgan import build_patchgan
@@ -45,7 +43,6 @@ class CycleGANOptions(ModelOptions):
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 terms
     lambda_identity: float = 0.5  # identity weight as a share of lambda_cycle (0 = off)
     pool_size: int = 50  # generated images each discriminator's history holds (0 = no history)
-    decay_start: float = 0.5  # share of train.steps after which the LR decays linearly to 0
 
 
 class ImagePool(nn.Module):
@@ -110,7 +107,6 @@ class CycleGAN(GenerativeModel):
         m = cfg.model
         if m.lambda_cycle < 0 or m.lambda_identity < 0:
             raise ConfigError("model.lambda_cycle and model.lambda_identity must be >= 0")
-        check_decay_start(m.decay_start)
         check_no_training_metrics(cfg, "cyclegan")
         channels, size = info.shape[0], info.shape[-1]
         name = check_net_names(cfg, ("resnet", "unet"), "cyclegan")
@@ -136,9 +132,6 @@ class CycleGAN(GenerativeModel):
         return {f"{kind}_{side}": net for kind in ("G", "D") for side, net in getattr(self, kind).items()}
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        o = self.cfg.optim
-        factor = lr_factor(step, self.cfg.train.steps, self.cfg.model.decay_start)
-        set_lr(self.optimizers[phase], factor * (o.lr_d if phase == "D" else o.lr_g))
         if phase == "D":
             self.bank.fill(batch["a"], batch["b"])
             return self._d_step(batch["a"], batch["b"])

@@ -22,13 +22,10 @@ from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.translation import (
     ExampleBank,
     build_translator,
-    check_decay_start,
     check_net_names,
     check_no_training_metrics,
-    lr_factor,
     plain_objective,
     run_eval,
-    set_lr,
     translate_folder,
 )
 from gankit.nets.patchgan import build_patchgan
@@ -40,7 +37,6 @@ class Pix2PixOptions(ModelOptions):
     kind: str = "pix2pix"
     lambda_l1: float = 100.0  # weight of G's L1 distance to the target
     dropout: float = 0.5  # U-Net decoder dropout, pix2pix's only noise (off when translating)
-    decay_start: float = 1.0  # share of train.steps after which the LR decays linearly to 0 (1 = never)
 
 
 def pix2pix_g_loss(objective, fake_out: torch.Tensor, fake: torch.Tensor, target: torch.Tensor,
@@ -64,7 +60,6 @@ class Pix2Pix(GenerativeModel):
         m = cfg.model
         if m.lambda_l1 < 0:
             raise ConfigError(f"model.lambda_l1 must be >= 0, got {m.lambda_l1}")
-        check_decay_start(m.decay_start)
         check_no_training_metrics(cfg, "pix2pix")
         channels, size = info.shape[0], info.shape[-1]
         name = check_net_names(cfg, ("unet", "resnet"), "pix2pix")
@@ -85,9 +80,6 @@ class Pix2Pix(GenerativeModel):
         return {"G": self.G}
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        o = self.cfg.optim
-        factor = lr_factor(step, self.cfg.train.steps, self.cfg.model.decay_start)
-        set_lr(self.optimizers[phase], factor * (o.lr_d if phase == "D" else o.lr_g))
         if phase == "D":
             self.bank.fill(batch["a"], batch["b"])
             return self._d_step(batch["a"], batch["b"])

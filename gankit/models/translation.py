@@ -1,5 +1,6 @@
-"""What the image-to-image models (pix2pix, CycleGAN) share: their learning-rate schedule,
-the example inputs behind their sample grids, and ``gankit translate`` on a folder.
+"""What the image-to-image models (pix2pix, CycleGAN) share: the example inputs behind their
+sample grids, and ``gankit translate`` on a folder. (Their constant-then-linear learning-rate
+schedule is ``optim.decay_start``, applied by the trainer to every model.)
 """
 from __future__ import annotations
 
@@ -15,25 +16,6 @@ from gankit.errors import ConfigError, GankitError
 
 TRANSLATE_BATCH = 32
 PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}
-
-
-def check_decay_start(decay_start: float) -> None:
-    if not 0.0 <= decay_start <= 1.0:
-        raise ConfigError(f"model.decay_start must be in [0, 1] (a share of train.steps), got {decay_start}")
-
-
-def lr_factor(step: int, total: int, decay_start: float) -> float:
-    """Constant, then linear decay (pix2pix / CycleGAN): 1 for ``step < decay_start * total``,
-    then falling linearly so that it would reach 0 at ``step = total``; 1 when decay_start=1."""
-    start = int(round(decay_start * total))
-    if step < start or start >= total:
-        return 1.0
-    return 1.0 - (step - start) / (total - start)
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 class ExampleBank(nn.Module):

@@ -46,6 +46,16 @@ def build_model(cfg: RunConfig, info) -> GenerativeModel:
     return MODELS.get(cfg.model.kind)(cfg, info)
 
 
+def lr_factor(step: int, steps: int, decay_start: float) -> float:
+    """The learning-rate multiplier at (0-based) ``step`` of ``steps``: 1 until
+    ``round(decay_start * steps)``, then falling linearly so that the last step gets
+    ``1 / (decay steps)`` and a step past the end would get 0."""
+    start = int(round(decay_start * steps))
+    if step < start or steps <= start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / (steps - start))
+
+
 def next_run_dir(root: Path = Path("runs")) -> Path:
     """runs/001, runs/002, ...: the first number not taken (rank 0's choice under torchrun,
     so that ranks listing the folder at different moments agree)."""
@@ -85,6 +95,9 @@ class Trainer:
         if t.ema > 0:
             self.model.setup_ema()
         self.model.optimizers = self.model.configure_optimizers()
+        # the configured rates, before a checkpoint's (possibly decayed) ones replace them
+        self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
+                         for name, opt in self.model.optimizers.items()}
         if t.amp == "fp16":
             self.model.scaler = torch.amp.GradScaler("cuda")
         distributed.broadcast_module(self.model)
@@ -180,6 +193,7 @@ class Trainer:
     def _run_step(self) -> None:
         if self.stop_vote is not None and self.stop_vote.poll(self.stop_requested):
             self._interrupt()  # every rank at the same step boundary
+        self._set_learning_rates()
         schedule = self.model.schedule()
         while self.phase < len(schedule):
             if self.stop_requested and self.stop_vote is None:
@@ -194,6 +208,14 @@ class Trainer:
         self.step += 1
         if self.cfg.train.ema > 0:
             self.model.update_ema(self.step)
+
+    def _set_learning_rates(self) -> None:
+        """Scale every optimizer's configured rates by the decay factor of this step; a
+        function of the step alone, so a resumed run follows the same schedule."""
+        factor = lr_factor(self.step, self.cfg.train.steps, self.cfg.optim.decay_start)
+        for name, opt in self.model.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs[name]):
+                group["lr"] = base * factor
 
     def _batch(self) -> dict[str, torch.Tensor]:
         batch = self.source.next_batch()

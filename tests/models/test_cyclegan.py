@@ -14,7 +14,6 @@ from gankit.data.info import DataInfo
 from gankit.errors import TrainingInterrupted
 from gankit.models import MODELS
 from gankit.models.cyclegan import ImagePool
-from gankit.models.translation import lr_factor
 from gankit.training.trainer import Trainer
 from gankit.viz import to_uint8
 
@@ -110,22 +109,6 @@ def test_pool_state_is_in_the_state_dict():
     a = pool.query(constant_images([7, 8, 9]))
     torch.manual_seed(5)
     torch.testing.assert_close(copy_pool.query(constant_images([7, 8, 9])), a)
-
-
-# ---- learning rate ---------------------------------------------------------------------------
-def test_lr_is_constant_then_decays_linearly():
-    assert [lr_factor(s, 10, 0.5) for s in range(10)] == pytest.approx([1, 1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2])
-    assert [lr_factor(s, 4, 1.0) for s in range(4)] == [1.0] * 4
-    assert [lr_factor(s, 4, 0.0) for s in range(4)] == pytest.approx([1, 0.75, 0.5, 0.25])
-
-
-def test_the_optimizers_follow_the_schedule():
-    model = build(**{"train.steps": 10, "model.decay_start": 0.5, "optim.lr_g": 0.1, "optim.lr_d": 0.2})
-    batch = {"a": torch.rand(4, 1, 16, 16), "b": torch.rand(4, 1, 16, 16)}
-    model.train_phase("D", batch, 7)
-    model.train_phase("G", batch, 7)
-    assert model.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.2 * 0.6)
-    assert model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.1 * 0.6)
 
 
 # ---- loss wiring -----------------------------------------------------------------------------

@@ -106,3 +106,36 @@ def test_logs_are_written_every_log_every_steps(tmp_path):
     assert {"loss/D", "loss/G", "D/real", "D/fake", "steps_per_s"} <= set(lines[0])
     assert (tmp_path / "run" / "samples" / "final.png").is_file()
     assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_lr_factor_by_hand():
+    from gankit.training.trainer import lr_factor
+
+    assert [lr_factor(s, 8, 0.5) for s in range(9)] == [1, 1, 1, 1, 1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [lr_factor(s, 4, 1.0) for s in range(4)] == [1, 1, 1, 1]
+    assert [lr_factor(s, 4, 0.0) for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert [lr_factor(s, 10, 0.5) for s in range(10)] == pytest.approx([1] * 6 + [0.8, 0.6, 0.4, 0.2])
+
+
+def test_lr_decay_reaches_the_optimizers_and_resumes_bit_identically(tmp_path):
+    over = {"train.steps": 8, "optim.decay_start": 0.5, "optim.lr_g": 0.01, "optim.lr_d": 0.02,
+            "train.ckpt_every": 0, "train.log_every": 8}
+    whole = Trainer(tiny_toy_config(**over), tmp_path / "whole")
+    whole.fit()
+    # the last step (7) ran at a quarter of the configured rates
+    assert whole.model.optimizers["G"].param_groups[0]["lr"] == pytest.approx(0.0025)
+    assert whole.model.optimizers["D"].param_groups[0]["lr"] == pytest.approx(0.005)
+    first = Trainer(tiny_toy_config(**over), tmp_path / "split")
+    first.phase_callbacks.append(stop_after(11))  # inside step 5, during the decay
+    with pytest.raises(TrainingInterrupted):
+        first.fit()
+    second = Trainer(tiny_toy_config(**over), tmp_path / "split", resume=True)
+    assert second.base_lrs["G"] == [0.01]  # the configured rate, not the checkpoint's decayed one
+    second.fit()
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, second.model.state_dict()[key]), key
+    constant = Trainer(tiny_toy_config(**{**over, "optim.decay_start": 1.0}), tmp_path / "const")
+    constant.fit()
+    assert constant.model.optimizers["G"].param_groups[0]["lr"] == 0.01
+    differs = any(not torch.equal(v, constant.model.state_dict()[k]) for k, v in whole.model.state_dict().items())
+    assert differs
