@@ -114,18 +114,18 @@ def count_modes(batches, n: int) -> dict[str, float]:
     return {"modes": scores["modes"], "kl": scores["mode_kl"], "confidence": scores["confidence"], "n": n}
 
 
-def generated(run_dir: Path, n: int):
-    run = load_run(run_dir)
+def generated(run, n: int):
+    """``n`` samples of a loaded run's EMA generator, 500 at a time, from seed 1."""
     gen = torch.Generator().manual_seed(1)
     for start in range(0, n, 500):
         yield run.model.generate(min(500, n - start), generator=gen)
 
 
-def save_figure(work: Path, names: list[str], per_run: int = 32) -> Path:
-    """``per_run`` samples of each run's EMA generator, two rows of 16 per run, in order."""
+def save_figure(runs: list, per_run: int = 32) -> Path:
+    """``per_run`` samples of each loaded run's EMA generator, two rows of 16 per run, in order."""
     from gankit.viz import save_grid
 
-    samples = [load_run(work / name).generate(per_run, seed=2) for name in names]
+    samples = [run.generate(per_run, seed=2) for run in runs]
     return save_grid(torch.cat(samples), FIGURE, nrow=16)
 
 
@@ -171,16 +171,15 @@ def main() -> int:
             cpu = json.loads((work / "cpu_minutes.json").read_text())
         else:
             cpu = train_all(names, work, args)
-        rows = []
-        for name in names:
-            run = load_run(work / name)
-            counts = count_modes(generated(work / name, args.samples), args.samples)
+        rows, runs = [], [load_run(work / name) for name in names]
+        for name, run in zip(names, runs):
+            counts = count_modes(generated(run, args.samples), args.samples)
             objective, pack, _ = RUNS[name]
             rows.append({"name": name, "objective": objective, "pack": pack, "steps": run.cfg.train.steps,
                          "cpu_min": cpu[name], **counts})
             print(f"{name}: {counts['modes']} modes, KL {counts['kl']:.3f}", flush=True)
         if not args.no_write:
-            save_figure(work, names)
+            save_figure(runs)
     x, _, _ = stacked_mnist(args.samples, seed=7)
     data_row = count_modes(torch.split(x, 500), args.samples)
     text = section(rows, data_row, args)

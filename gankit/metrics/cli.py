@@ -140,7 +140,7 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
 
         held = held_out_tensors(run.cfg.data, run.cfg.train.seed)
         given = {}
-        if getattr(run.model, "conditional", False):  # a conditional VAE measures log p(x | c)
+        if run.model.space is not None:  # a conditional VAE measures log p(x | c)
             given["conditions"] = run.model.space.from_labels(held["y"]).split(args.batch_size)
         lik = run.model.likelihood_metrics(held["x"].to(device).split(args.batch_size),
                                            use_ema=not args.no_ema, **given)

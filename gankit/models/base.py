@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -26,8 +26,11 @@ from torch import nn
 
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import GankitError
+from gankit.errors import DataError, GankitError
 from gankit.training import distributed
+
+if TYPE_CHECKING:
+    from gankit.nets.condition import ConditionSpace
 
 Batch = dict[str, torch.Tensor]
 
@@ -56,6 +59,9 @@ class GenerativeModel(nn.Module):
         self.ema_nets = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.scaler: torch.amp.GradScaler | None = None
+        # Models conditioned on data.condition (label or text) set their ConditionSpace here;
+        # batch_conditions, sample_conditions and parse_condition then serve them all.
+        self.space: ConditionSpace | None = None
 
     # ---- what subclasses provide -------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -142,8 +148,30 @@ class GenerativeModel(nn.Module):
         return f"{tuple(samples.shape)} samples to {out / 'samples.npy'}"
 
     def parse_condition(self, text: str, n: int) -> torch.Tensor:
-        """``--cond`` text -> the condition tensor for ``n`` samples (conditional models)."""
-        raise GankitError(f"model kind '{self.kind}' is unconditional; drop --cond")
+        """``--cond`` text -> ``n`` raw conditions: a class name or number (labels) or words of
+        the vocabulary (text). Models that encode conditions their own way override it."""
+        if self.space is None:
+            raise GankitError(f"model kind '{self.kind}' is unconditional; drop --cond")
+        return self.space.parse(text, n)
+
+    def batch_conditions(self, batch: Batch | None) -> torch.Tensor | None:
+        """The raw conditions of a training batch (None for an unconditional model)."""
+        if self.space is None:
+            return None
+        if batch is None or "y" not in batch:
+            raise DataError(f"data.condition={self.cfg.data.condition} needs labelled batches, "
+                            f"but '{self.info.name}' gives none")
+        return self.space.from_labels(batch["y"])
+
+    def sample_conditions(self, n: int, c: torch.Tensor | None) -> torch.Tensor | None:
+        """Raw conditions for ``n`` samples: ``c`` (one per sample) or the classes in turn
+        (0, 1, ..., K-1, 0, ...); None for an unconditional model."""
+        if self.space is None:
+            return None
+        c = self.space.default(n) if c is None else c
+        if len(c) != n:
+            raise ValueError(f"{n} samples need {n} conditions, got {len(c)}")
+        return c
 
     def translate_path(self, source: Path, out: Path, direction: str = "AtoB") -> str:
         """``gankit translate``: map a folder of images (or a text file) to ``out``."""

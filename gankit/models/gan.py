@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import ConfigError, DataError
+from gankit.errors import ConfigError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets import apply_spectral_norm, build_discriminator, build_generator
@@ -148,17 +148,8 @@ class GAN(GenerativeModel):
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
         return self._d_step(batch) if phase == "D" else self._g_step(batch)
 
-    def _condition(self, batch: Batch | None) -> torch.Tensor | None:
-        """The raw conditions of a batch (None for an unconditional GAN)."""
-        if not self.conditional:
-            return None
-        if batch is None or "y" not in batch:
-            raise DataError(f"data.condition={self.cfg.data.condition} needs labelled batches, "
-                            f"but '{self.info.name}' gives none")
-        return self.space.from_labels(batch["y"])
-
     def _d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
-        real, c = batch["x"], self._condition(batch)
+        real, c = batch["x"], self.batch_conditions(batch)
         self.train_only(self.D, self.G)
         with torch.no_grad(), self.autocast():
             fake = self.G(self.randn(real.shape[0], self.z_dim), c)
@@ -209,7 +200,7 @@ class GAN(GenerativeModel):
 
     def _g_step(self, batch: Batch | None) -> dict[str, torch.Tensor]:
         self.train_only(self.G, self.D)
-        c = self._condition(batch)
+        c = self.batch_conditions(batch)
         n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
         logs = {}
         with self.autocast():
@@ -231,10 +222,8 @@ class GAN(GenerativeModel):
         the classes in turn (0, 1, ..., K-1, 0, ...)."""
         z = torch.randn(n, self.z_dim, generator=generator)
         inputs = {"z": z.to(self.device)}
-        if self.conditional:
-            c = self.space.default(n) if c is None else c
-            if len(c) != n:
-                raise ValueError(f"{n} samples need {n} conditions, got {len(c)}")
+        c = self.sample_conditions(n, c)
+        if c is not None:
             inputs["c"] = c.to(self.device)
         return inputs
 
@@ -247,9 +236,3 @@ class GAN(GenerativeModel):
             return G(inputs["z"], inputs.get("c"))
         finally:
             G.train(was_training)
-
-    def parse_condition(self, text: str, n: int) -> torch.Tensor:
-        """``--cond``: a class name or number (labels) or words of the vocabulary (text)."""
-        if not self.conditional:
-            return super().parse_condition(text, n)
-        return self.space.parse(text, n)

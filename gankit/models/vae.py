@@ -23,10 +23,10 @@ from torch import Tensor, nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import ConfigError, DataError, GankitError
+from gankit.errors import ConfigError, GankitError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
-from gankit.nets.condition import ConditionSpace, build_condition_encoder
+from gankit.nets.condition import ConditionSpace, WithCondition, build_condition_encoder
 from gankit.nets.vae_nets import build_vae_nets
 from gankit.objectives import likelihood as lk
 
@@ -166,19 +166,6 @@ def check_unconditional(cfg: RunConfig, kind: str) -> None:
         raise ConfigError(f"model.kind={kind} is unconditional; set data.condition=none")
 
 
-class WithCondition(nn.Module):
-    """``net(input, raw condition)`` through the net's own encoder of the condition."""
-
-    def __init__(self, net: nn.Module, encoder: nn.Module):
-        super().__init__()
-        self.net, self.encoder = net, encoder
-
-    def forward(self, inp: Tensor, cond: Tensor | None = None):
-        if cond is None:
-            raise ConfigError("this model is conditional; give a condition (e.g. --cond)")
-        return self.net(inp, self.encoder(cond))
-
-
 @register_model
 class VAE(GenerativeModel):
     kind = "vae"
@@ -208,15 +195,6 @@ class VAE(GenerativeModel):
             self.encoder, self.decoder = build_vae_nets(cfg.G, info, self.z_dim, self.likelihood.params)
         self.dims = math.prod(info.shape)
 
-    def _condition(self, batch: Batch) -> Tensor | None:
-        """The raw conditions of a batch (None for an unconditional VAE)."""
-        if not self.conditional:
-            return None
-        if "y" not in batch:
-            raise DataError(f"data.condition={self.cfg.data.condition} needs labelled batches, "
-                            f"but '{self.info.name}' gives none")
-        return self.space.from_labels(batch["y"])
-
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"vae": self.make_optimizer(self._live_parameters(), self.cfg.optim.lr_g)}
 
@@ -235,7 +213,7 @@ class VAE(GenerativeModel):
         return 1.0 if warmup == 0 else min(1.0, (step + 1) / warmup)
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, Tensor]:
-        x, c = batch["x"], self._condition(batch)
+        x, c = batch["x"], self.batch_conditions(batch)
         with self.autocast():
             mean, logvar = self.encoder(x, c)
             z = mean + torch.exp(0.5 * logvar) * self.randn(x.shape[0], self.z_dim)
@@ -335,10 +313,7 @@ class VAE(GenerativeModel):
                       c: Tensor | None = None) -> dict[str, Tensor]:
         inputs = {"z": torch.randn(n, self.z_dim, generator=generator)}
         if self.conditional:
-            c = self.space.default(n) if c is None else c
-            if len(c) != n:
-                raise ValueError(f"{n} samples need {n} conditions, got {len(c)}")
-            inputs["c"] = c
+            inputs["c"] = self.sample_conditions(n, c)
         elif c is not None:
             raise GankitError(f"model kind '{self.kind}' is unconditional here (data.condition=none); "
                               f"drop the condition")
@@ -355,13 +330,6 @@ class VAE(GenerativeModel):
         if "u" in inputs:
             return lik.sample(out, inputs["u"], inputs["v"])
         return lik.mean(out)
-
-
-    def parse_condition(self, text: str, n: int) -> Tensor:
-        """``--cond``: a class name or number (labels) or words of the vocabulary (text)."""
-        if not self.conditional:
-            return super().parse_condition(text, n)
-        return self.space.parse(text, n)
 
 
 def _tile(t: Tensor | None, times: int) -> Tensor | None:

@@ -92,17 +92,26 @@ def build_condition_encoder(condition: str, info: DataInfo, embed_dim: int = 0,
 
 
 # ---- conditional nets ------------------------------------------------------------------------
-class ConditionedGenerator(nn.Module):
-    """``G(z, raw condition)``: the generator fed with its own encoding of the condition."""
+class WithCondition(nn.Module):
+    """``net(input, raw condition)``: a net fed with its own encoding of the condition (a
+    conditional VAE's encoder and decoder)."""
+
+    role = "model"  # named in the error for a missing condition
 
     def __init__(self, net: nn.Module, encoder: nn.Module):
         super().__init__()
         self.net, self.encoder = net, encoder
 
-    def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, inp: Tensor, cond: Tensor | None = None):
         if cond is None:
-            raise ConfigError("this generator is conditional; give a condition (e.g. --cond)")
-        return self.net(z, self.encoder(cond))
+            raise ConfigError(f"this {self.role} is conditional; give a condition (e.g. --cond)")
+        return self.net(inp, self.encoder(cond))
+
+
+class ConditionedGenerator(WithCondition):
+    """``G(z, raw condition)``: the generator fed with its own encoding of the condition."""
+
+    role = "generator"
 
 
 class ConditionedDiscriminator(nn.Module):

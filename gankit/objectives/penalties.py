@@ -40,14 +40,6 @@ def _input_gradients(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
     return grad.reshape(grad.shape[0] // _pack(D), -1)
 
 
-def _uniform_per_sample(like: Tensor, generator: torch.Generator | None, group: int = 1) -> Tensor:
-    """One U[0, 1) draw per ``group`` consecutive samples, shaped to broadcast over ``like``."""
-    shape = (like.shape[0] // group,) + (1,) * (like.dim() - 1)
-    device = generator.device if generator is not None else like.device
-    eps = torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
-    return eps.repeat_interleave(group, dim=0).to(device=like.device, dtype=like.dtype)
-
-
 def gradient_penalty(D: Discriminator, real: Tensor, fake: Tensor, c: Tensor | None = None,
                      one_sided: bool = False,
                      generator: torch.Generator | None = None, eps: Tensor | None = None) -> Tensor:
@@ -55,21 +47,22 @@ def gradient_penalty(D: Discriminator, real: Tensor, fake: Tensor, c: Tensor | N
 
     ``x_hat = eps * real + (1 - eps) * fake`` with one ``eps ~ U[0, 1]`` per input of D
     (sample or pack), drawn from ``generator`` when given, or given as ``eps`` (one value per
-    input of D; the trainer passes its slice of a global draw, so ranks match one process). ``one_sided`` penalises only norms above 1:
-    ``E[max(0, ||grad|| - 1)^2]``. ``c`` is passed to D as ``D(x, c)`` when not None.
+    input of D; the trainer passes its slice of a global draw, so ranks match one process).
+    ``one_sided`` penalises only norms above 1: ``E[max(0, ||grad|| - 1)^2]``. ``c`` is passed to D as ``D(x, c)`` when not None.
     """
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
     group = _pack(D)
     if eps is None:
-        eps = _uniform_per_sample(real, generator, group)
-    else:
-        if eps.numel() * group != real.shape[0]:
-            raise ValueError(f"eps needs one value per input of D ({real.shape[0] // group}), "
-                             f"got {eps.numel()}")
-        shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-        eps = eps.reshape(-1).repeat_interleave(group).reshape(shape).to(real.dtype)
+        device = generator.device if generator is not None else real.device
+        eps = torch.rand(real.shape[0] // group, generator=generator, device=device)
+    elif eps.numel() * group != real.shape[0]:
+        raise ValueError(f"eps needs one value per input of D ({real.shape[0] // group}), "
+                         f"got {eps.numel()}")
+    # one value per input of D, repeated over the members of its pack, broadcast over features
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    eps = eps.reshape(-1).repeat_interleave(group).reshape(shape).to(real)
     x_hat = eps * real.detach() + (1.0 - eps) * fake.detach()
     norms = _input_gradients(D, x_hat, c).norm(2, dim=1)
     excess = norms - 1.0
