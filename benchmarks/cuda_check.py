@@ -28,6 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from report import write_json
+
 from gankit.config import load_config  # noqa: E402
 from gankit.training.trainer import Trainer  # noqa: E402
 
@@ -132,9 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
             out["checks"].append(result)
             print(json.dumps(result), flush=True)
     out["all_ok"] = all(c["ok"] for c in out["checks"])
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import resource
 import statistics
@@ -34,6 +33,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from report import write_json
 
 from gankit.config import load_config  # noqa: E402
 from gankit.training.trainer import Trainer  # noqa: E402
@@ -147,9 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         lo, hi = g["rss_range_after_warmup_mb"]
         print(f"growth over steps {g['warmup']}-{g['steps']}: RSS {g['rss_growth_mb']:+.2f} MiB "
               f"(readings {lo:.1f}-{hi:.1f} MiB), live tensors {g['tensor_growth']:+d}: {verdict}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

@@ -5,6 +5,7 @@ imported as ``report`` (the script's folder is first on ``sys.path``).
 """
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -25,3 +26,11 @@ def write_section(path: Path, text: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new.rstrip("\n") + "\n")
+
+
+def write_json(path: Path | None, result: dict) -> None:
+    """Save a benchmark's result as indented JSON at ``path`` (its folder made), if given."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))

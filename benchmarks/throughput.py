@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import copy
 import importlib.util
-import json
 import platform
 import statistics
 import sys
@@ -52,6 +51,8 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import write_json
 
 from gankit.config import load_config  # noqa: E402
 from gankit.training.trainer import Trainer  # noqa: E402
@@ -404,9 +405,7 @@ def main(argv: list[str] | None = None) -> dict:
            "threads": torch.get_num_threads(), "channels_last": args.channels_last,
            "compile": args.compile, "fp32_peak_gflops": peak, "fp32_peak_before_after": [before, after],
            "bf16_peak_gflops": peak_bf16, "rows": rows, "table": text}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=1))
+    write_json(args.json, out)
     return out
 
 

@@ -23,3 +23,15 @@ def test_a_new_section_is_appended_and_a_missing_file_is_created(tmp_path):
 def test_text_without_a_heading_is_refused(tmp_path):
     with pytest.raises(ValueError, match="heading"):
         write_section(tmp_path / "x.md", "no heading\n")
+
+
+def test_write_json_makes_the_folder_and_skips_without_a_path(tmp_path):
+    import json
+
+    from benchmarks.report import write_json
+
+    target = tmp_path / "deep" / "out.json"
+    write_json(target, {"a": [1, 2], "b": 0.5})
+    assert json.loads(target.read_text()) == {"a": [1, 2], "b": 0.5}
+    write_json(None, {"ignored": True})  # no --json given: nothing is written
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "out.json"]
