@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gankit.runtime import tune_allocator
+
+    tune_allocator()  # before any data set is loaded: see gankit/runtime.py
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)

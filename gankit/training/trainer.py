@@ -23,6 +23,7 @@ from gankit.data import build_source
 from gankit.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
+from gankit.runtime import tune_allocator
 from gankit.training import distributed
 from gankit.training.checkpoint import atomic_save, load_checkpoint, make_checkpoint, restore, set_rng_state
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
@@ -72,6 +73,7 @@ class Trainer:
     """Owns the loop state (step, phase) and the side effects; the model owns the updates."""
 
     def __init__(self, cfg: RunConfig, run_dir: Path, resume: bool = False):
+        tune_allocator()  # API users too; a no-op after the CLI's call
         self.cfg, self.run_dir = cfg, Path(run_dir)
         t = cfg.train
         self.device = resolve_device(t.device)
