@@ -6,7 +6,9 @@ imported as ``report`` (the script's folder is first on ``sys.path``).
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,3 +36,30 @@ def write_json(path: Path | None, result: dict) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
+
+
+def train_runs(commands: dict[str, list[str]], work: Path, jobs: int) -> dict[str, float]:
+    """Run each named training command, ``jobs`` processes at a time on one thread each, with
+    its output in ``work/NAME.log``; returns CPU minutes (user + system, read from the OS when
+    the process exits) per name, also kept in ``work/cpu_minutes.json`` for re-evaluation."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    waiting, running, cpu = list(commands), {}, {}
+    while waiting or running:
+        while waiting and len(running) < jobs:
+            name = waiting.pop(0)
+            log = open(work / f"{name}.log", "w")
+            proc = subprocess.Popen(commands[name], stdout=log, stderr=subprocess.STDOUT, env=env)
+            running[proc.pid] = (name, log)
+        pid, status, usage = os.wait4(-1, 0)
+        if pid not in running:
+            continue
+        name, log = running.pop(pid)
+        log.close()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"run {name} failed; see {work / (name + '.log')}")
+        cpu[name] = (usage.ru_utime + usage.ru_stime) / 60
+        print(f"trained {name} in {cpu[name]:.2f} CPU-min", flush=True)
+        record = work / "cpu_minutes.json"
+        saved = json.loads(record.read_text()) if record.exists() else {}
+        record.write_text(json.dumps({**saved, name: cpu[name]}, indent=1))
+    return cpu

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from report import BENCHMARKS_MD, write_section
+from report import BENCHMARKS_MD, train_runs, write_section
 
 from gankit.api import load_run
 from gankit.data.builtin import stacked_mnist
@@ -81,31 +79,6 @@ def command(name: str, run_dir: Path, args: argparse.Namespace) -> list[str]:
     if args.steps:
         overrides.append(f"train.steps={args.steps}")
     return [sys.executable, "-m", "gankit", "train", "stacked_mnist", *overrides, "--out", str(run_dir)]
-
-
-def train_all(names: list[str], work: Path, args: argparse.Namespace) -> dict[str, float]:
-    """Train the runs, ``args.jobs`` at a time; returns CPU minutes per run."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    waiting, running, cpu = list(names), {}, {}
-    while waiting or running:
-        while waiting and len(running) < args.jobs:
-            name = waiting.pop(0)
-            log = open(work / f"{name}.log", "w")
-            proc = subprocess.Popen(command(name, work / name, args), stdout=log, stderr=subprocess.STDOUT, env=env)
-            running[proc.pid] = (name, log)
-        pid, status, usage = os.wait4(-1, 0)
-        if pid not in running:
-            continue
-        name, log = running.pop(pid)
-        log.close()
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"run {name} failed; see {work / (name + '.log')}")
-        cpu[name] = (usage.ru_utime + usage.ru_stime) / 60
-        print(f"trained {name} in {cpu[name]:.1f} CPU-min", flush=True)
-        record = work / "cpu_minutes.json"  # kept per run, so --evaluate-only can report them
-        saved = json.loads(record.read_text()) if record.exists() else {}
-        record.write_text(json.dumps({**saved, name: cpu[name]}, indent=1))
-    return cpu
 
 
 def count_modes(batches, n: int) -> dict[str, float]:
@@ -170,7 +143,7 @@ def main() -> int:
         if args.evaluate_only:
             cpu = json.loads((work / "cpu_minutes.json").read_text())
         else:
-            cpu = train_all(names, work, args)
+            cpu = train_runs({n: command(n, work / n, args) for n in names}, work, args.jobs)
         rows, runs = [], [load_run(work / name) for name in names]
         for name, run in zip(names, runs):
             counts = count_modes(generated(run, args.samples), args.samples)

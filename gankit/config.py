@@ -34,6 +34,7 @@ class DataConfig:
     resident: str = "auto"  # auto | yes | no: keep the whole data set on the device as one tensor
     resident_max_mb: int = 2048  # auto keeps data resident below this size
     toy_samples: int = 100_000  # size of a synthetic toy data set
+    standardize: bool = True  # vector data: nets work on centred, unit-RMS points (any scale carries over)
     condition: str = "none"  # none | label | text: what the optional condition c is
     tags: str = ""  # a tags file (one line per image: file name, then its tags) for folders
     layout: str = "auto"  # auto | single | ab | aligned | unpaired (image-to-image data)
@@ -84,7 +85,8 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     steps: int = 2000  # generator updates
-    n_critic: int = 1  # discriminator updates per generator update
+    n_critic: int = 1  # discriminator updates per step, before the generator's
+    n_gen: int = 1  # generator updates per step, after the critic's (PacGAN's Stacked MNIST: 2)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     ema: float = 0.999  # EMA decay of G's weights; 0 = off
@@ -329,6 +331,7 @@ def validate(cfg: RunConfig) -> None:
     positive = {
         "data.batch_size": cfg.data.batch_size,
         "train.n_critic": cfg.train.n_critic,
+        "train.n_gen": cfg.train.n_gen,
         "train.log_every": cfg.train.log_every,
         "train.n_grid": cfg.train.n_grid,
         "G.width": cfg.G.width,

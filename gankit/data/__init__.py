@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -118,7 +119,7 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
         return paired.load_paired(cfg)
     if src in toy.MIXTURES:
         x, y = toy.sample_mixture(src, cfg.toy_samples, seed=seed)
-        return {"x": x, "y": y}, None, DataInfo("vector", (2,), name=src, size=len(x))
+        return {"x": x, "y": y}, None, _vector_info(cfg, x, src)
     if src in builtin.BUILTIN_IMAGES:
         x, y, names = builtin.load_builtin(src, seed=seed)
         x = convert_images(x, cfg.image_size, cfg.channels)
@@ -128,7 +129,7 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
     path = Path(src)
     if path.suffix.lower() in (".npy", ".csv"):
         x = points.load_points(path)
-        return {"x": x}, None, DataInfo("vector", (x.shape[1],), name=str(path), size=len(x))
+        return {"x": x}, None, _vector_info(cfg, x, str(path))
     if path.is_dir():
         return _folder(cfg, path)
     if path.exists():
@@ -138,6 +139,27 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
     hint = f" (did you mean '{match[0]}'?)" if match else ""
     raise DataError(f"data source '{src}' is neither an existing path nor a built-in name{hint}; "
                     f"built-ins: {', '.join(builtin_names())}")
+
+
+def _vector_info(cfg: DataConfig, x: torch.Tensor, name: str) -> DataInfo:
+    """DataInfo of a point cloud, with its standardisation when ``data.standardize``."""
+    info = DataInfo("vector", (x.shape[1],), name=name, size=len(x))
+    if cfg.standardize:
+        info.shift, info.scale = standardization(x)
+    return info
+
+
+def standardization(x: torch.Tensor) -> tuple[list[float], float]:
+    """``(mean, scale)`` with ``(x - mean) / scale`` centred and of unit root-mean-square.
+
+    One scale for every dimension: the cloud's shape (a ring stays a ring) is kept, only its
+    size and position change, so a preset tuned on one mixture carries over to any other."""
+    points = x.detach().cpu().double().numpy()  # numpy: no tensor reads by the host
+    mean = points.mean(0)
+    scale = float(np.sqrt(np.square(points - mean).sum(1).mean() / points.shape[1]))
+    if not scale > 0:
+        raise DataError("every point of the cloud is the same; there is nothing to learn")
+    return mean.tolist(), scale
 
 
 def _folder(cfg: DataConfig, path: Path):

@@ -20,6 +20,9 @@ class DataInfo:
     class_names: list[str] = field(default_factory=list)
     vocab: list[str] = field(default_factory=list)  # tokens, for sequence data or text conditions
     size: int = 0  # number of training items (0 = unknown or streamed)
+    # Vector data: nets see (x - shift) / scale (centred, unit RMS) and generate in data space.
+    shift: list[float] = field(default_factory=list)
+    scale: float = 1.0
 
     @property
     def is_image(self) -> bool:

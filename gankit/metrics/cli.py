@@ -254,7 +254,8 @@ def _report(scores, names: list[str], info, out: Path) -> None:
         from gankit.data.toy import MIXTURES
 
         k = len(MIXTURES[info.name][0])
-        print(f"{info.name}: {scores['modes']}/{k} modes covered, "
+        print(f"{info.name}: {scores['modes']}/{k} modes covered ({scores['modes_fair']}/{k} with at "
+              f"least a quarter of their fair share), "
               f"{scores['high_quality']:.1%} high-quality samples, "
               f"KL(modes || uniform) = {_format(scores['mode_kl'])}; "
               f"scatter plot: {out / 'toy_scatter.png'}")

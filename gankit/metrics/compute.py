@@ -44,7 +44,7 @@ ALIASES = {"memorization": ["memorisation"], "prdc": ["pr", "dc"], "precision": 
            "recall": ["pr"], "density": ["dc"], "coverage": ["dc"], "inception_score": ["is"]}
 # Output keys where a larger value is better (for keeping the best checkpoint).
 HIGHER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence",
-                    "diversity", "modes", "high_quality", "afd", "nn_min", "nn_median"})
+                    "diversity", "modes", "modes_fair", "high_quality", "within_1std", "afd", "nn_min", "nn_median"})
 NEEDS_FEATURES = {"fid", "kid", "pr", "dc"}
 NEEDS_REAL_FEATURES = {"kid", "pr", "dc"}
 NEEDS_PROBS = {"is", "quality", "modes"}
@@ -385,12 +385,15 @@ def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | 
     samples = fake.kept_tensor()
     values = toy.toy_metrics(samples, info.name)
     if out is not None:
-        title = (f"{info.name}: {values['modes']} modes, {values['high_quality']:.1%} high quality, "
+        title = (f"{info.name}: {values['modes']} modes ({values['modes_fair']} with a fair share), "
+                 f"{values['high_quality']:.1%} high quality, "
                  f"KL {values['kl']:.3f}")
         toy.plot_toy(samples, info.name, out / "toy_scatter.png", title)
     protocol = {"metric": "toy", "mixture": info.name, "hq_stds": toy.HQ_STDS, "n_fake": fake.n}
-    return {"modes": values["modes"], "high_quality": values["high_quality"],
-            "mode_kl": values["kl"]}, protocol
+    protocol["fair_share"] = toy.FAIR_SHARE
+    return {"modes": values["modes"], "modes_fair": values["modes_fair"],
+            "high_quality": values["high_quality"], "mode_kl": values["kl"],
+            "within_1std": values["within_1std"], "beyond_10std": values["beyond_10std"]}, protocol
 
 
 METRICS: dict[str, Callable[..., Result]] = {

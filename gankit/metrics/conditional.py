@@ -1,8 +1,10 @@
 """Metrics of conditional and image-to-image models.
 
 * conditional GAN: the share of samples a classifier assigns to the class they were asked
-  for (gankit's digit classifier on MNIST-5k), and the intra-class FID (the FID between the
-  samples and the real images of each class, averaged over classes);
+  for (gankit's digit classifier on MNIST-5k), overall and per class, the intra-class FID
+  (the FID between the samples and the real images of each class, averaged over classes),
+  and the within-class diversity (mean pairwise feature distance of a class's samples over
+  that of its real images), which catches a class collapsed onto one glyph;
 * pix2pix: L1, PSNR and SSIM between translations and targets of held-out pairs;
 * CycleGAN: the cycle reconstruction error, FID in each target domain, and, given labels,
   the share of translated images that keep their class.
@@ -81,6 +83,30 @@ def intra_class_fid(fake_feats: Tensor, fake_y: Tensor, real_feats: Tensor, real
     return out
 
 
+def mean_pairwise_distance(feats: Tensor) -> float:
+    """The mean Euclidean distance between two different items of ``feats`` [N, F]."""
+    if len(feats) < 2:
+        raise DataError(f"a pairwise distance needs at least 2 items, got {len(feats)}")
+    return float(torch.pdist(feats.double()).mean())
+
+
+def per_class_scores(probs: Tensor, fake_feats: Tensor, fake_y: Tensor, real_feats: Tensor,
+                     real_y: Tensor, class_names: list[str]) -> dict[str, float]:
+    """Per class: ``class_accuracy/<name>`` and ``diversity/<name>``, the samples' mean
+    pairwise distance in the classifier's feature space over that of the real items of the
+    class (real = 1.0; a class whose samples repeat one glyph scores near 0); ``diversity``
+    and ``diversity_min`` summarise the classes."""
+    out: dict[str, float] = {}
+    for k, name in enumerate(class_names):
+        mine = fake_y == k
+        out[f"class_accuracy/{name}"] = class_agreement(probs[mine], fake_y[mine])
+        real_spread = mean_pairwise_distance(real_feats[real_y == k])
+        out[f"diversity/{name}"] = mean_pairwise_distance(fake_feats[mine]) / real_spread
+    spreads = [out[f"diversity/{n}"] for n in class_names]
+    out["diversity"], out["diversity_min"] = float(np.mean(spreads)), float(min(spreads))
+    return out
+
+
 def conditional_scores(model, real_x: Tensor, real_y: Tensor, extractor: Extractor,
                        n_per_class: int = 500, seed: int = 0, use_ema: bool = True) -> dict[str, float]:
     """Class agreement and intra-class FID of a conditional GAN on labelled real data.
@@ -101,6 +127,7 @@ def conditional_scores(model, real_x: Tensor, real_y: Tensor, extractor: Extract
     real_feats, _ = extract(extractor, real_x)
     scores = {"class_accuracy": class_agreement(probs, labels)}
     scores.update(intra_class_fid(fake_feats, labels, real_feats, real_y, space.class_names))
+    scores.update(per_class_scores(probs, fake_feats, labels, real_feats, real_y, space.class_names))
     return scores
 
 

@@ -3,6 +3,12 @@
 * a sample is *high quality* when it lies within 3 standard deviations of its nearest mode;
 * a mode is *covered* when at least one high-quality sample has it as its nearest mode;
 * ``kl`` is KL(histogram of high-quality samples over the modes || uniform), in nats.
+
+PacGAN's count is generous: a generator spread almost uniformly over the square still lands
+one sample near most modes. ``modes_fair`` is stricter and reported beside it: the modes that
+hold at least a quarter of their fair share (``n / K``) of all samples as high-quality ones.
+The distance histogram (``within_1std``, ``high_quality`` = within 3, ``beyond_10std``) tells
+too-wide clusters (mass between 3 and 10 std) from bridges between modes (beyond 10).
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ from gankit.data.toy import mixture
 from gankit.errors import DataError
 
 HQ_STDS = 3.0
+FAIR_SHARE = 0.25  # a mode counts for modes_fair with at least this share of n / K samples
 
 
 def _samples(samples: Tensor | np.ndarray) -> Tensor:
@@ -25,28 +32,51 @@ def _samples(samples: Tensor | np.ndarray) -> Tensor:
     return x
 
 
-def nearest_modes(samples: Tensor | np.ndarray, mixture_name: str) -> tuple[Tensor, Tensor]:
-    """``(index of the nearest mode, whether the sample is high quality)`` per sample."""
-    means, std = mixture(mixture_name)
-    dist = torch.cdist(_samples(samples), means.to(torch.float64))
+Mixture = "str | tuple[Tensor, float]"  # a named mixture, or (means [K, D], std) of any cloud
+
+
+def _modes_of(target) -> tuple[Tensor, float]:
+    return mixture(target) if isinstance(target, str) else (torch.as_tensor(target[0]), float(target[1]))
+
+
+def nearest_distances(samples: Tensor | np.ndarray, target) -> tuple[Tensor, Tensor]:
+    """``(index of the nearest mode, distance to it in std units)`` per sample."""
+    means, std = _modes_of(target)
+    x = torch.as_tensor(samples).detach().to(torch.float64).cpu()
+    if isinstance(target, str):
+        x = _samples(x)
+    dist = torch.cdist(x, means.to(torch.float64))
     nearest = dist.min(1)
-    return nearest.indices, nearest.values <= HQ_STDS * std
+    return nearest.indices, nearest.values / std
 
 
-def toy_metrics(samples: Tensor | np.ndarray, mixture_name: str) -> dict[str, float]:
-    """``modes`` covered, share of ``high_quality`` samples (0..1), and ``kl`` to uniform.
+def nearest_modes(samples: Tensor | np.ndarray, target) -> tuple[Tensor, Tensor]:
+    """``(index of the nearest mode, whether the sample is high quality)`` per sample."""
+    idx, dist = nearest_distances(samples, target)
+    return idx, dist <= HQ_STDS
 
-    ``kl`` is infinite when no sample is high quality (the histogram is then undefined).
+
+def toy_metrics(samples: Tensor | np.ndarray, target) -> dict[str, float]:
+    """``modes`` covered (PacGAN), ``modes_fair`` (at least a quarter of the fair share),
+    the share of ``high_quality`` samples (0..1), ``kl`` to uniform, and the distance
+    histogram shares ``within_1std`` and ``beyond_10std``.
+
+    ``target`` is a mixture name or ``(means, std)``. ``kl`` is infinite when no sample is
+    high quality (the histogram is then undefined).
     """
-    idx, hq = nearest_modes(samples, mixture_name)
-    k = len(mixture(mixture_name)[0])
+    idx, dist = nearest_distances(samples, target)
+    hq = dist <= HQ_STDS
+    k = len(_modes_of(target)[0])
+    spread = {"within_1std": float((dist <= 1).double().mean()),
+              "beyond_10std": float((dist > 10).double().mean())}
     if not bool(hq.any()):
-        return {"modes": 0, "high_quality": 0.0, "kl": float("inf")}
+        return {"modes": 0, "modes_fair": 0, "high_quality": 0.0, "kl": float("inf"), **spread}
     hist = torch.bincount(idx[hq], minlength=k).to(torch.float64)
     p = hist / hist.sum()
     kl = torch.special.xlogy(p, p * k).sum()
-    return {"modes": int((hist > 0).sum()), "high_quality": float(hq.double().mean()),
-            "kl": float(kl)}
+    fair = int((hist >= FAIR_SHARE * len(idx) / k).sum())
+    return {"modes": int((hist > 0).sum()), "modes_fair": fair,
+            "high_quality": float(hq.double().mean()), "kl": float(kl), **spread}
 
 
 def plot_toy(samples: Tensor | np.ndarray, mixture_name: str, path: str | Path,
@@ -64,13 +94,18 @@ def plot_toy(samples: Tensor | np.ndarray, mixture_name: str, path: str | Path,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(x[~hq, 0], x[~hq, 1], s=2, c="0.6", alpha=0.5, label="low quality")
-    ax.scatter(x[hq, 0], x[hq, 1], s=2, c="tab:blue", alpha=0.5, label="high quality")
+    # every evaluated sample, small and translucent so that density shows; modes on top
+    ax.scatter(x[~hq, 0], x[~hq, 1], s=1, c="0.55", alpha=0.3, lw=0,
+               label=f"low quality ({(~hq).mean():.1%})")
+    ax.scatter(x[hq, 0], x[hq, 1], s=1, c="tab:blue", alpha=0.3, lw=0,
+               label=f"high quality ({hq.mean():.1%})")
     for mx, my in means.numpy():
-        ax.add_patch(plt.Circle((mx, my), HQ_STDS * std, fill=False, color="red", lw=0.8, zorder=0))
-    ax.scatter(means[:, 0], means[:, 1], s=12, c="red", marker="x", label="true modes", zorder=0)
+        ax.add_patch(plt.Circle((mx, my), HQ_STDS * std, fill=False, color="red", lw=0.8, zorder=3))
+    ax.scatter(means[:, 0], means[:, 1], s=14, c="red", marker="x", label="true modes", zorder=4)
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=7)
+    # the legend sits below the axes, so it never hides samples
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=7,
+              markerscale=6, frameon=False)
     ax.set_title(title or mixture_name)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -47,6 +47,19 @@ class Phase(NamedTuple):
     needs_batch: bool = True
 
 
+def gradient_norm(module: nn.Module) -> torch.Tensor:
+    """The L2 norm of all of ``module``'s gradients together (0 when it has none)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def adversarial_schedule(train, g_needs_batch: bool = False) -> list[Phase]:
+    """One step of a D/G pair: ``train.n_critic`` D phases, then ``train.n_gen`` G phases."""
+    return [Phase("D")] * train.n_critic + [Phase("G", needs_batch=g_needs_batch)] * train.n_gen
+
+
 class GenerativeModel(nn.Module):
     """Base class of every model (GAN, pix2pix, CycleGAN, SeqGAN, VAE, flow, GLO...)."""
 
@@ -248,8 +261,11 @@ class GenerativeModel(nn.Module):
         dtype = torch.bfloat16 if amp == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> None:
-        """zero_grad, backward, average gradients over ranks, step (with the fp16 scaler)."""
+    def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> torch.Tensor:
+        """zero_grad, backward, average gradients over ranks, step (with the fp16 scaler).
+
+        Returns the global L2 norm of the (unscaled) gradients, a diagnostic that stays on the
+        device: the trainer averages it per log tick like any loss."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         if self.scaler is not None:
@@ -257,11 +273,14 @@ class GenerativeModel(nn.Module):
         else:
             loss.backward()
         distributed.all_reduce_grads(module.parameters())
+        norm = gradient_norm(module)
         if self.scaler is not None:
+            norm = norm / self.scaler._get_scale_async()  # a tensor: get_scale() syncs the host
             self.scaler.step(opt)
             self.scaler.update()
         else:
             opt.step()
+        return norm
 
     @staticmethod
     def train_only(active: nn.Module, *frozen: nn.Module) -> None:

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.translation import (
     ExampleBank,
     build_translator,
@@ -33,6 +34,7 @@ from gankit.models.translation import (
     run_eval,
     translate_folder,
 )
+from gankit.nets.classifier import load_digit_net
 from gankit.nets.patchgan import build_patchgan
 from gankit.objectives import l1
 
@@ -43,6 +45,9 @@ class CycleGANOptions(ModelOptions):
     lambda_cycle: float = 10.0  # weight of the cycle-consistency L1 terms
     lambda_identity: float = 0.5  # identity weight as a share of lambda_cycle (0 = off)
     pool_size: int = 50  # generated images each discriminator's history holds (0 = no history)
+    # CyCADA's semantic consistency: a frozen classifier's cross-entropy between its reading of
+    # the input and of its translation, in both directions (0 = off; digits only).
+    lambda_semantic: float = 0.0
 
 
 class ImagePool(nn.Module):
@@ -105,8 +110,13 @@ class CycleGAN(GenerativeModel):
             raise ConfigError("cyclegan needs unpaired data: data.source=mnist5k_thick, or a "
                               "folder with trainA/ and trainB/ and data.layout=unpaired")
         m = cfg.model
-        if m.lambda_cycle < 0 or m.lambda_identity < 0:
-            raise ConfigError("model.lambda_cycle and model.lambda_identity must be >= 0")
+        if m.lambda_cycle < 0 or m.lambda_identity < 0 or m.lambda_semantic < 0:
+            raise ConfigError("model.lambda_cycle, model.lambda_identity and model.lambda_semantic "
+                              "must be >= 0")
+        if m.lambda_semantic > 0 and tuple(info.shape) != (1, 28, 28):
+            raise ConfigError("model.lambda_semantic reads digits with gankit's digit classifier, "
+                              f"which takes 1x28x28 images, not {tuple(info.shape)}; set "
+                              "model.lambda_semantic=0")
         check_no_training_metrics(cfg, "cyclegan")
         channels, size = info.shape[0], info.shape[-1]
         name = check_net_names(cfg, ("resnet", "unet"), "cyclegan")
@@ -122,7 +132,7 @@ class CycleGAN(GenerativeModel):
                 "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
 
     def schedule(self) -> list[Phase]:
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G")]
+        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
 
     def ema_targets(self) -> dict[str, nn.Module]:
         return {"G": self.G}
@@ -166,9 +176,29 @@ class CycleGAN(GenerativeModel):
                 identity = l1(G_ab(b).float(), b.float()) + l1(G_ba(a).float(), a.float())
                 loss = loss + m.lambda_identity * m.lambda_cycle * identity
                 logs["loss/G/identity"] = identity.detach()
+            if m.lambda_semantic > 0:
+                semantic = self.semantic_loss(a, fake_b) + self.semantic_loss(b, fake_a)
+                loss = loss + m.lambda_semantic * semantic
+                logs["loss/G/semantic"] = semantic.detach()
         self.optimize("G", loss, self.G)
         logs["loss/G"] = loss.detach()
         return logs
+
+    def semantic_loss(self, source: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
+        """CyCADA (Hoffman et al. 2018): cross-entropy of the frozen classifier on the
+        translation against its own label for the source image. Only G receives gradients:
+        the classifier is frozen, outside the model's parameters and checkpoints."""
+        f = self._classifier(source.device)
+        with torch.no_grad():
+            labels = f(source.float()).argmax(1)
+        return F.cross_entropy(f(translated.float()), labels)
+
+    def _classifier(self, device: torch.device) -> nn.Module:
+        net = self.__dict__.get("_frozen_classifier")  # a plain attribute: not a submodule
+        if net is None:
+            net = load_digit_net(device=device).requires_grad_(False)
+            self.__dict__["_frozen_classifier"] = net
+        return net.to(device)
 
     # ---- sampling and translation ------------------------------------------------------------
     def translate(self, x: torch.Tensor, forward: bool = True, use_ema: bool = True) -> torch.Tensor:

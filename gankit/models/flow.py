@@ -24,7 +24,7 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.vae import check_unconditional, evaluating
 from gankit.nets import build_discriminator
 from gankit.nets.flow_nets import MultiScaleFlow, VectorFlow
@@ -112,7 +112,7 @@ class Flow(GenerativeModel):
         if not self.adversarial:
             return [Phase("flow")]
         hybrid = self.cfg.model.objective == "hybrid"
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G", needs_batch=hybrid)]
+        return adversarial_schedule(self.cfg.train, g_needs_batch=hybrid)
 
     def ema_targets(self) -> dict[str, nn.Module]:
         return {"flow": self.flow}

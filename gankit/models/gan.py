@@ -25,7 +25,7 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.nets import apply_spectral_norm, build_discriminator, build_generator
 from gankit.nets.condition import (
     ConditionedDiscriminator,
@@ -134,7 +134,7 @@ class GAN(GenerativeModel):
                 "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
 
     def schedule(self) -> list[Phase]:
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G", needs_batch=self.conditional)]
+        return adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
 
     def ema_targets(self) -> dict[str, torch.nn.Module]:
         return {"G": self.G}
@@ -167,7 +167,7 @@ class GAN(GenerativeModel):
             r1 = r1_penalty(self.D, real, c_d)
             loss = loss + 0.5 * w * r1
             logs["loss/D/r1"] = r1.detach()
-        self.optimize("D", loss, self.D)
+        logs["grad/D"] = self.optimize("D", loss, self.D)
         if self.clip > 0:
             clip_weights(self.D, self.clip)
         return logs
@@ -212,7 +212,7 @@ class GAN(GenerativeModel):
                 logs["loss/G/aux"] = aux.detach()
             else:
                 loss = self.objective.g_loss(self.D(fake, c).float())
-        self.optimize("G", loss, self.G)
+        logs["grad/G"] = self.optimize("G", loss, self.G)
         logs["loss/G"] = loss.detach()
         return logs
 

@@ -18,7 +18,7 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.translation import (
     ExampleBank,
     build_translator,
@@ -74,7 +74,7 @@ class Pix2Pix(GenerativeModel):
                 "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
 
     def schedule(self) -> list[Phase]:
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G")]
+        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
 
     def ema_targets(self) -> dict[str, nn.Module]:
         return {"G": self.G}

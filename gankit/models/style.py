@@ -28,7 +28,7 @@ from gankit.data.info import DataInfo
 from gankit.data.text import Vocab, decode_batch, read_sentences, write_sentences
 from gankit.errors import ConfigError, DataError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.mle import check_sequence_data
 from gankit.nets.sequence import CNNDiscriminator, Transducer, gumbel_noise
 
@@ -89,7 +89,7 @@ class StyleTransfer(GenerativeModel):
         return {"G": self.make_optimizer(Gs, o.lr_g), "D": self.make_optimizer(Ds, o.lr_d)}
 
     def schedule(self) -> list[Phase]:
-        return [Phase("D")] * self.cfg.train.n_critic + [Phase("G")]
+        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
 
     def ema_targets(self) -> dict[str, nn.Module]:
         return {"G_ab": self.G_ab, "G_ba": self.G_ba}

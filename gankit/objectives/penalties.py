@@ -37,7 +37,15 @@ def _input_gradients(D: Discriminator, x: Tensor, c: Tensor | None) -> Tensor:
         )
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(_score(D, x, c).sum(), x, create_graph=True)
-    return grad.reshape(grad.shape[0] // _pack(D), -1)
+    return grad.reshape(grad.shape[0] // _pack(D), -1) * _input_scale(D)
+
+
+def _input_scale(D: Discriminator) -> float:
+    """How far one unit of D's standardised input space stretches in data space (1 for most
+    nets; see :class:`gankit.nets.mlp.StandardizedSpace`): gradients are measured per
+    standardised unit, so a penalty's weight means the same for a cloud of any size."""
+    modules = D.modules() if isinstance(D, nn.Module) else ()
+    return next((m.input_scale for m in modules if isinstance(getattr(m, "input_scale", None), float)), 1.0)
 
 
 def gradient_penalty(D: Discriminator, real: Tensor, fake: Tensor, c: Tensor | None = None,

@@ -131,3 +131,37 @@ def test_conditional_scores_ask_each_class():
     assert scores["class_accuracy"] == pytest.approx(2 / 3)
     assert scores["intra_fid/a"] < 0.01 and scores["intra_fid/b"] < 0.01
     assert scores["intra_fid/c"] == pytest.approx(16.0, abs=0.1)  # 4 pixels moved by 2: 4 * 2^2
+    assert (scores["class_accuracy/a"], scores["class_accuracy/b"], scores["class_accuracy/c"]) == (1, 1, 0)
+    # the painter's noise has the real data's spread: diversity ~1 in every class
+    assert scores["diversity/a"] == pytest.approx(1.0, abs=0.1)
+    assert scores["diversity"] == pytest.approx(1.0, abs=0.1)
+
+
+class GlyphRepeater(LabelPainter):
+    """Draws every sample of class k as the same image (collapse within the class), except
+    class 'a', which keeps the real spread."""
+
+    def generate(self, n, generator=None, c=None, use_ema=True):
+        noise = 0.01 * torch.randn(n, 1, 2, 2, generator=generator)
+        noise = torch.where((c == 0).view(-1, 1, 1, 1), noise, noise[:1])
+        return c.float().view(-1, 1, 1, 1) + noise
+
+
+def test_within_class_diversity_catches_a_repeated_glyph():
+    from gankit.metrics.conditional import conditional_scores
+
+    torch.manual_seed(0)
+    y = torch.arange(300) % 3
+    real = y.float().view(-1, 1, 1, 1) + 0.01 * torch.randn(300, 1, 2, 2)
+    scores = conditional_scores(GlyphRepeater(), real, y, ValueClassifier(), n_per_class=100)
+    assert scores["class_accuracy"] == 1.0  # every sample is of its class ...
+    assert scores["diversity/a"] == pytest.approx(1.0, abs=0.1)
+    assert scores["diversity/b"] == 0.0 and scores["diversity/c"] == 0.0  # ... but b, c repeat
+    assert scores["diversity_min"] == 0.0
+
+
+def test_mean_pairwise_distance_by_hand():
+    from gankit.metrics.conditional import mean_pairwise_distance
+
+    # distances 3 (0-1), 4 (0-2), 5 (1-2): mean 4
+    assert mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])) == pytest.approx(4.0)

