@@ -42,6 +42,8 @@ RUNS = {
     "pacdcgan2-hinge": ("hinge", 2, []),
     "pacdcgan2-lsgan": ("lsgan", 2, []),
     "pacdcgan3": ("nonsaturating", 3, ["data.batch_size=63"]),
+    # the paper's recipe (preset stacked_mnist_pacgan): pack 2, two G updates per D update
+    "pacdcgan2-2g": ("nonsaturating", 2, ["train.n_gen=2"]),
 }
 DEFAULT_RUNS = "dcgan,pacdcgan2,pacdcgan2-hinge"
 PUBLISHED = [
