@@ -238,3 +238,21 @@ def write_faces(out, n: int, start: int = 0, size: int = SIZE) -> int:
         lines.append(f"{name}\t{tag}")
     (out / "tags.txt").write_text("\n".join(lines) + "\n")
     return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gankit.data.faces --n 1000 --start 500 --out real/``: write faces as PNGs."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="write drawn faces as PNGs plus tags.txt")
+    parser.add_argument("--n", type=int, required=True)
+    parser.add_argument("--start", type=int, default=0, help="index of the first face")
+    parser.add_argument("--size", type=int, default=SIZE)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    print(f"wrote {write_faces(args.out, args.n, args.start, args.size)} faces to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
