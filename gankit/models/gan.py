@@ -156,6 +156,8 @@ class GAN(GenerativeModel):
         nets = super().compile_targets()
         if self.penalty != "none":  # gradient penalties differentiate twice; compiled graphs cannot
             nets.pop("D", None)
+        if self.cfg.model.pl_weight > 0:  # so does the path-length penalty, through G
+            nets.pop("G", None)
         return nets
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
