@@ -102,3 +102,23 @@ def test_afd_reports_its_ceiling_on_the_real_images(monkeypatch):
     scores = compute_metrics(["afd"], [fake], [real], info, use_cache=False)
     assert scores["afd"] == 0.25 and scores["afd_real"] == 0.6
     assert "afd_real" not in compute_metrics(["afd"], [fake], None, info, use_cache=False)
+
+
+def test_sample_with_truncation_zero_gives_one_image(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from gankit.cli import main
+
+    cfg = faces_config(**{"train.steps": 2, "model.pl_weight": 0.0})
+    Trainer(cfg, tmp_path / "run").fit()
+    assert main(["sample", str(tmp_path / "run"), "--n", "3", "--out", str(tmp_path / "s"),
+                 "--truncation", "0"]) == 0
+    images = [np.asarray(Image.open(tmp_path / "s" / f"0000{i}.png")) for i in (1, 2, 3)]
+    assert np.array_equal(images[0], images[1]) and np.array_equal(images[1], images[2])
+    assert main(["sample", str(tmp_path / "run"), "--n", "3", "--out", str(tmp_path / "t")]) == 0
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "t" / "00001.png")),
+                              np.asarray(Image.open(tmp_path / "t" / "00002.png")))
+    assert main(["sample", str(tmp_path / "run"), "--n", "1", "--out", str(tmp_path / "u"),
+                 "--truncation", "1.5"]) == 2
+    assert "between 0 and 1" in capsys.readouterr().err
