@@ -67,6 +67,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.api import load_run
 
     run = load_run(args.run_dir)
+    _truncate(run.model, args.truncation)
     if args.n < 1:
         raise GankitError(f"--n must be at least 1, got {args.n}")
     c = run.model.parse_condition(args.cond, args.n) if args.cond is not None else None
@@ -82,6 +83,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     from gankit.viz import save_grid
 
     run = load_run(args.run_dir)
+    _truncate(run.model, args.truncation)
     g = torch.Generator().manual_seed(args.seed)
     ends = [run.model.sample_inputs(args.rows, generator=g) for _ in range(2)]
     if "z" not in ends[0]:
@@ -108,6 +110,14 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
     save_grid(x, out, nrow=args.steps)
     print(f"wrote {out}")
     return 0
+
+
+def _truncate(model: torch.nn.Module, psi: float | None) -> None:
+    """``--truncation PSI``: pull StyleGAN2 styles towards their mean (1 = off)."""
+    if psi is not None:
+        from gankit.nets.stylegan2 import set_truncation
+
+        set_truncation(model, psi)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -145,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
     s.add_argument("--cond", help="condition for conditional models: a class name, label or text")
+    s.add_argument("--truncation", type=float, metavar="PSI",
+                   help="stylegan2: truncation psi in [0, 1] (1 = none; 0.7 trades variety for quality)")
     s.set_defaults(func=cmd_sample)
 
     tr = sub.add_parser("translate", help="translate images or sentences with a trained translation model")
@@ -161,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--steps", type=int, default=10)
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
+    i.add_argument("--truncation", type=float, metavar="PSI", help="stylegan2: truncation psi in [0, 1]")
     i.set_defaults(func=cmd_interpolate)
 
     e = sub.add_parser("eval", help="metrics of a run or of image folders")

@@ -101,6 +101,10 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     progress: bool = True
     sync_bn: bool = False  # SyncBatchNorm under DDP
+    # Augmentation of D's inputs for small data (model.kind=gan): none | diffaugment | ada
+    augment: str = "none"
+    ada_target: float = 0.6  # ada: the E[sign(D(real))] that p is steered towards
+    ada_kimg: float = 100.0  # ada: thousands of images over which p could move from 0 to 1
 
 
 @dataclass
@@ -359,6 +363,22 @@ def validate(cfg: RunConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+    _validate_augment(cfg)
+
+
+def _validate_augment(cfg: RunConfig) -> None:
+    t = cfg.train
+    if t.augment not in ("none", "diffaugment", "ada"):
+        raise ConfigError(f"train.augment must be one of none, diffaugment, ada; got '{t.augment}'")
+    if t.augment != "none" and cfg.model.kind != "gan":
+        raise ConfigError(f"train.augment applies to model.kind=gan, not '{cfg.model.kind}'; "
+                          "set train.augment=none")
+    if t.augment != "ada" and (t.ada_target != 0.6 or t.ada_kimg != 100.0):
+        raise ConfigError("train.ada_target and train.ada_kimg apply to train.augment=ada; "
+                          "drop them or set train.augment=ada")
+    if not 0.0 < t.ada_target < 1.0 or t.ada_kimg <= 0:
+        raise ConfigError(f"train.ada_target must be in (0, 1) and train.ada_kimg > 0, got "
+                          f"{t.ada_target} and {t.ada_kimg}")
 
 
 def dump_yaml(cfg: RunConfig) -> str:

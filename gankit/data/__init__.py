@@ -1,7 +1,7 @@
 """Data sources: ``build_source(cfg)`` turns ``data.source`` into a resumable batch source.
 
 ``data.source`` is a built-in name (toy mixtures ``ring8``/``grid25``, images ``mnist5k``,
-``digits``, ``stacked_mnist``), an image folder, or a ``.npy``/``.csv`` point cloud.
+``digits``, ``stacked_mnist``, drawn ``faces`` / ``faces<N>``), an image folder, or a ``.npy``/``.csv`` point cloud.
 """
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
     if src in toy.MIXTURES:
         x, y = toy.sample_mixture(src, cfg.toy_samples, seed=seed)
         return {"x": x, "y": y}, None, _vector_info(cfg, x, src)
-    if src in builtin.BUILTIN_IMAGES:
+    if builtin.find_builtin(src) is not None:
         x, y, names = builtin.load_builtin(src, seed=seed)
         x = convert_images(x, cfg.image_size, cfg.channels)
         info = DataInfo("image", tuple(x.shape[1:]), name=src, num_classes=len(names),

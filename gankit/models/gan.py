@@ -13,6 +13,12 @@ follow the data's. With ``data.condition=none`` (the default) nothing of this is
 
 ``model.pack=k`` (PacGAN, Lin et al. 2018) lets an unconditional D judge k samples at once,
 which penalises a generator whose samples look alike (:mod:`gankit.nets.pack`).
+
+Small-data and StyleGAN2 extras (each off by default): ``train.augment`` augments every image
+D sees (:mod:`gankit.nets.augment`); ``model.reg_every=k`` computes D's penalty every k-th
+step with k times the weight (lazy regularisation, Karras et al. 2020); with
+``G.name=stylegan2``, ``model.style_mixing`` and ``model.pl_weight`` (path-length
+regularisation every ``model.pl_every`` steps) act on the generator.
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ from gankit.errors import ConfigError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.nets import apply_spectral_norm, build_discriminator, build_generator
+from gankit.nets import stylegan2
+from gankit.nets.augment import build_augment
 from gankit.nets.condition import (
     ConditionedDiscriminator,
     ConditionedGenerator,
@@ -37,7 +45,7 @@ from gankit.nets.condition import (
 )
 from gankit.nets.pack import PackedDiscriminator, packed_info
 from gankit.objectives import clip_weights, get_objective, gradient_penalty, r1_penalty
-from gankit.training.distributed import world_size
+from gankit.training.distributed import all_reduce_mean, world_size
 
 COND_MODES = ("projection", "concat", "acgan")
 
@@ -54,6 +62,10 @@ class GANOptions(ModelOptions):
     mismatch_weight: float = 0.5  # share of D's fake term given to mismatched pairs
     aux_weight: float = 1.0  # acgan: weight of the class losses of D and G
     pack: int = 1  # PacGAN: D judges this many samples at once (unconditional GANs only)
+    reg_every: int = 1  # lazy regularisation: D's penalty every k-th step, weighted by k
+    style_mixing: float = 0.0  # stylegan2 G: share of samples mixing two latents' styles
+    pl_weight: float = 0.0  # stylegan2 G: path-length regularisation weight (2 in StyleGAN2)
+    pl_every: int = 4  # path-length regularisation every k-th G step, weighted by k
 
 
 def check_condition_options(cfg: RunConfig) -> None:
@@ -109,6 +121,7 @@ class GAN(GenerativeModel):
         self.penalty = self.objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
         clip = cfg.loss.clip
         self.clip = self.objective.default_clip if clip < 0 else clip
+        self._setup_extras(cfg)
 
     def _conditional_nets(self, cfg: RunConfig, info: DataInfo):
         m = cfg.model
@@ -143,21 +156,27 @@ class GAN(GenerativeModel):
         nets = super().compile_targets()
         if self.penalty != "none":  # gradient penalties differentiate twice; compiled graphs cannot
             nets.pop("D", None)
+        if self.cfg.model.pl_weight > 0:  # so does the path-length penalty, through G
+            nets.pop("G", None)
         return nets
 
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        return self._d_step(batch) if phase == "D" else self._g_step(batch)
+        return self._d_step(batch, step) if phase == "D" else self._g_step(batch, step)
 
-    def _d_step(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def _d_step(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
         real, c = batch["x"], self.batch_conditions(batch)
         self.train_only(self.D, self.G)
         with torch.no_grad(), self.autocast():
             fake = self.G(self.randn(real.shape[0], self.z_dim), c)
+        real, fake = self._augment(real), self._augment(fake)
         with self.autocast():
             loss, logs = self._d_loss(real, fake, c, batch.get("y"))
         c_d = None if self.acgan else c
-        w = self.cfg.loss.penalty_weight
-        if self.penalty in ("gp", "gp-one-sided"):
+        lazy = self.cfg.model.reg_every
+        w = self.cfg.loss.penalty_weight * lazy
+        if step % lazy:
+            pass  # lazy regularisation: no penalty this step
+        elif self.penalty in ("gp", "gp-one-sided"):
             eps = self.rand(real.shape[0] // self.cfg.model.pack)
             gp = gradient_penalty(self.D, real, fake.float(), c_d, one_sided=self.penalty == "gp-one-sided",
                                   eps=eps)
@@ -170,6 +189,7 @@ class GAN(GenerativeModel):
         logs["grad/D"] = self.optimize("D", loss, self.D)
         if self.clip > 0:
             clip_weights(self.D, self.clip)
+        self._adapt_augment(logs)
         return logs
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
@@ -193,18 +213,20 @@ class GAN(GenerativeModel):
                 logs["D/mismatch"] = mismatch_out.detach().float().mean()
             else:
                 loss = self.objective.d_loss(real_out.float(), fake_out.float())
+        if getattr(self.augment, "adaptive", False):
+            logs["D/real_sign"] = real_out.detach().float().sign().mean()
         logs["loss/D"] = loss.detach()
         logs["D/real"] = real_out.detach().float().mean()
         logs["D/fake"] = fake_out.detach().float().mean()
         return loss, logs
 
-    def _g_step(self, batch: Batch | None) -> dict[str, torch.Tensor]:
+    def _g_step(self, batch: Batch | None, step: int = 0) -> dict[str, torch.Tensor]:
         self.train_only(self.G, self.D)
         c = self.batch_conditions(batch)
         n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
         logs = {}
         with self.autocast():
-            fake = self.G(self.randn(n, self.z_dim), c)
+            fake = self._augment(self.G(self.randn(n, self.z_dim), c))
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
                 aux = F.cross_entropy(logits.float(), batch["y"])
@@ -212,9 +234,52 @@ class GAN(GenerativeModel):
                 logs["loss/G/aux"] = aux.detach()
             else:
                 loss = self.objective.g_loss(self.D(fake, c).float())
+        if self.cfg.model.pl_weight > 0 and step % self.cfg.model.pl_every == 0:
+            loss = loss + self._path_length(n, c, logs)
         logs["grad/G"] = self.optimize("G", loss, self.G)
         logs["loss/G"] = loss.detach()
         return logs
+
+    # ---- small-data and StyleGAN2 extras (train.augment, lazy R1, path length, mixing) --------
+    def _setup_extras(self, cfg: RunConfig) -> None:
+        m = cfg.model
+        for key, value in (("model.reg_every", m.reg_every), ("model.pl_every", m.pl_every)):
+            if isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
+        if not 0.0 <= m.style_mixing <= 1.0 or m.pl_weight < 0:
+            raise ConfigError(f"model.style_mixing must be in [0, 1] and model.pl_weight >= 0, "
+                              f"got {m.style_mixing} and {m.pl_weight}")
+        net = stylegan2.find_generator(self.G)
+        if net is None and (m.style_mixing > 0 or m.pl_weight > 0):
+            raise ConfigError("model.style_mixing and model.pl_weight need G.name=stylegan2; "
+                              "set them to 0 or use the stylegan2 generator")
+        if net is not None:
+            net.mixing_prob = m.style_mixing
+        if m.pl_weight > 0:
+            self.register_buffer("pl_mean", torch.zeros(()))
+        if cfg.train.augment != "none" and not self.info.is_image:
+            raise ConfigError(f"train.augment transforms images; '{self.info.name}' holds "
+                              f"{self.info.kind} data: set train.augment=none")
+        self.augment = build_augment(cfg.train.augment, cfg.train.ada_target, cfg.train.ada_kimg)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.augment is None else self.augment(x)
+
+    def _adapt_augment(self, logs: dict[str, torch.Tensor]) -> None:
+        """ADA: feed this D step's sign of D on reals (over all ranks) to the p controller."""
+        if not getattr(self.augment, "adaptive", False):
+            return
+        n = self.cfg.data.batch_size  # the global batch
+        self.augment.observe(all_reduce_mean(logs["D/real_sign"]) * n, n)
+        logs["aug/p"] = self.augment.p.detach().clone()
+
+    def _path_length(self, n: int, c: torch.Tensor | None, logs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """StyleGAN2's path-length penalty on half a batch, weighted by pl_every (lazy)."""
+        m, half = self.cfg.model, max(1, n // 2)
+        penalty, length = stylegan2.path_length_penalty(
+            self.G, self.randn(half, self.z_dim), None if c is None else c[:half], self.pl_mean)
+        logs["loss/G/pl"], logs["G/pl_length"] = penalty.detach(), length
+        return penalty * m.pl_weight * m.pl_every
 
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,
                       c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

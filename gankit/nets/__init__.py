@@ -22,7 +22,7 @@ from gankit.nets.common import (
     apply_spectral_norm,
     check_cond_mode,
 )
-from gankit.nets import dcgan, mlp, resnet  # noqa: E402,F401  (registration side effects)
+from gankit.nets import dcgan, mlp, resnet, stylegan2  # noqa: E402,F401  (registration side effects)
 
 
 def resolve_name(name: str, info: DataInfo) -> str:

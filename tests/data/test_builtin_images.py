@@ -14,7 +14,7 @@ DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 
 
 def test_registry_names():
-    assert BUILTIN_IMAGES.names() == ["digits", "mnist5k", "stacked_mnist"]
+    assert BUILTIN_IMAGES.names() == ["digits", "faces", "mnist5k", "stacked_mnist"]
     with pytest.raises(ConfigError, match="did you mean 'mnist5k'"):
         load_builtin("mnist5")
 

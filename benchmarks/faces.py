@@ -1,0 +1,146 @@
+"""Small-data faces: DCGAN, ResNet-SN and StyleGAN2-style nets, each without augmentation,
+with DiffAugment and with ADA, trained on the first 500 built-in faces at 32 px.
+
+Every run is one ``gankit train faces32`` process on one thread, stopped (Ctrl-C, which
+saves a checkpoint) once its user + system CPU time reaches ``--cpu-min``: the same CPU
+budget per row. Then ``--n`` samples of the EMA generator are compared by Inception FID with
+``--n`` held-out real faces (faces 500 ..), and a second set of real faces (faces 20,000 ..)
+gives real-vs-real FID at the same n: the floor of FID at that n.
+
+    python benchmarks/faces.py                                   # 3 nets x 3 augmentations x 3 seeds
+    python benchmarks/faces.py --nets stylegan2 --seeds 0 --cpu-min 4 --n 250 --no-write
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from report import BENCHMARKS_MD, write_section
+
+SECTION = "## Faces"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# net -> overrides of the faces32 preset (a StyleGAN2 set-up) that make the other nets
+NETS = {
+    "dcgan": ["G.name=dcgan", "D.name=dcgan", "G.width=32", "D.width=32", "G.norm=batch",
+              "D.spectral_norm=true", "loss.penalty=none", "model.style_mixing=0",
+              "model.reg_every=1", "optim.lr_g=0.0002", "optim.lr_d=0.0002", "optim.beta1=0.5",
+              "optim.beta2=0.999"],
+    "resnet-sn": ["G.name=resnet", "D.name=resnet", "G.width=32", "D.width=32", "G.norm=batch",
+                  "D.spectral_norm=true", "loss.name=hinge", "loss.penalty=none",
+                  "model.style_mixing=0", "model.reg_every=1", "optim.lr_g=0.0002",
+                  "optim.lr_d=0.0002", "optim.beta1=0.0", "optim.beta2=0.9"],
+    "stylegan2": [],
+}
+AUGMENTS = ["none", "diffaugment", "ada"]
+
+
+def gankit(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "gankit.cli", *args], env=ENV, text=True,
+                         capture_output=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
+    return out.stdout
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def train(run_dir: Path, net: str, augment: str, seed: int, cpu_min: float) -> tuple[int, float]:
+    """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes)."""
+    cmd = [sys.executable, "-m", "gankit.cli", "train", "faces32", "--out", str(run_dir),
+           "data.source=faces500", f"train.seed={seed}", f"train.augment={augment}",
+           "train.steps=1000000", "train.progress=false", "train.sample_every=0",
+           "train.ckpt_every=0", *NETS[net]]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    used = 0.0
+    while proc.poll() is None:
+        time.sleep(1.0)
+        try:
+            used = cpu_seconds(proc.pid)
+        except OSError:
+            break
+        if used >= cpu_min * 60:
+            proc.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and exits
+            break
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 130):
+        raise RuntimeError(f"training {run_dir} failed: {err.strip()[-400:]}")
+    step = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["step"]
+    return step, used / 60
+
+
+def fid(fake: Path, real: Path, cache: Path) -> float:
+    out = gankit("eval", str(fake), str(real), "--metrics", "fid", "--cache-dir", str(cache),
+                 "--batch-size", "50", "--workers", "0", "--out", str(fake.parent / "eval"))
+    return float(re.search(r"^fid\s+(\S+)", out, re.M).group(1))
+
+
+def real_folder(root: Path, name: str, n: int, start: int) -> Path:
+    folder = root / name
+    if not folder.is_dir():
+        subprocess.run([sys.executable, "-m", "gankit.data.faces", "--n", str(n), "--start",
+                        str(start), "--size", "32", "--out", str(folder)], env=ENV, check=True)
+    return folder
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nets", default=",".join(NETS))
+    p.add_argument("--augments", default=",".join(AUGMENTS))
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--cpu-min", type=float, default=20.0, help="CPU minutes per training run")
+    p.add_argument("--n", type=int, default=1000, help="samples and real faces for FID")
+    p.add_argument("--root", default="runs/bench_faces")
+    p.add_argument("--no-write", action="store_true")
+    a = p.parse_args()
+    root = Path(a.root)
+    cache = root / "cache"
+    real = real_folder(root, f"real_{a.n}", a.n, 500)
+    floor = fid(real_folder(root, f"real2_{a.n}", a.n, 20_000), real, cache)
+    print(f"real vs real: FID {floor:.2f}", flush=True)
+    rows = []
+    for net in a.nets.split(","):
+        for augment in a.augments.split(","):
+            fids, steps = [], []
+            for seed in map(int, a.seeds.split(",")):
+                run = root / f"{net}-{augment}-s{seed}"
+                step, used = train(run, net, augment, seed, a.cpu_min)
+                gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
+                fids.append(fid(run / "samples", real, cache))
+                steps.append(step)
+                print(f"{net} {augment} seed {seed}: {step} steps, {used:.1f} CPU min, FID {fids[-1]:.2f}", flush=True)
+            rows.append((net, augment, fids, steps))
+    table = _table(rows, floor, a)
+    print(table)
+    if not a.no_write:
+        write_section(BENCHMARKS_MD, f"{SECTION}\n\n{table}")
+
+
+def _table(rows, floor: float, a) -> str:
+    head = (f"500 training faces (faces500) at 32 px, `faces32` preset per net, {a.cpu_min:g} CPU "
+            f"minutes per run (one thread), FID of {a.n} EMA samples vs {a.n} held-out faces "
+            f"(Inception), seeds {a.seeds}. Real vs real at the same n: {floor:.2f}. AFD is not "
+            "reported: the detector finds no face in the drawn faces (afd_real = 0).\n\n"
+            f"    python benchmarks/faces.py --nets {a.nets} --augments {a.augments} --seeds {a.seeds} "
+            f"--cpu-min {a.cpu_min:g} --n {a.n}\n\n"
+            "| net | augment | FID | steps reached |\n| --- | --- | --- | --- |\n")
+    lines = []
+    for net, augment, fids, steps in rows:
+        spread = f" +- {statistics.stdev(fids):.1f}" if len(fids) > 1 else ""
+        lines.append(f"| {net} | {augment} | {statistics.mean(fids):.1f}{spread} | "
+                     f"{', '.join(map(str, steps))} |")
+    return head + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
