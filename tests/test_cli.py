@@ -128,3 +128,18 @@ def test_training_into_an_existing_run_keeps_it(toy_run, capsys):
     code, _, err = run_cli(["train", *TINY_TOY, "--out", toy_run], capsys)
     assert_one_line_error(code, err, "already holds a run")
     assert (toy_run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_failed_train_leaves_no_run_folder(tmp_path, capsys):
+    # the working directory is tmp_path (conftest): a default run would go to ./runs/001
+    code, _, err = run_cli(["train", *TINY_TOY, "--data", "/nonexistent/folder"], capsys)
+    assert_one_line_error(code, err, "neither an existing path nor a built-in name")
+    assert not (tmp_path / "runs").exists()
+    code, _, err = run_cli(["train", *TINY_TOY, "G.name=nosuchnet", "--out", tmp_path / "r"], capsys)
+    assert code == 2 and not (tmp_path / "r").exists()
+
+
+def test_default_run_folder_is_numbered_under_runs(tmp_path, capsys):
+    assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
+    assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["001", "002"]

@@ -163,6 +163,23 @@ def _folder(cfg: DataConfig, path: Path):
     return None, folders.ImageFolderDataset(path, size, channels, report=report), info
 
 
+def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
+    """What identifies the items behind ``info.name``, for statistics cache keys: a path
+    resolved and with its item count (a folder that gained files is other data), a synthetic
+    set's seed and size; the held-out and binarised variants are in ``info.name`` already."""
+    from gankit.data import toy
+
+    src = cfg.source
+    if src in toy.MIXTURES:
+        return f"{info.name} seed={seed} n={cfg.toy_samples}"
+    if src == "stacked_mnist":
+        return f"{info.name} seed={seed}"
+    path = Path(src)
+    if path.exists():
+        return f"{info.name} at {path.resolve()} ({info.size} items)"
+    return info.name
+
+
 def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0, world: int = 1):
     """The training batch source for ``cfg`` on ``device`` (this rank's slice under torchrun)."""
     from gankit.data import paired

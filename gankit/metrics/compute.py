@@ -78,6 +78,13 @@ class Scores(dict):
             self[key] = value
             self.protocol[key] = dict(protocol)
 
+    def protocols(self) -> dict[str, Protocol]:
+        """One protocol per metric group (the keys of a group share it), for metrics.jsonl."""
+        out: dict[str, Protocol] = {}
+        for key, protocol in self.protocol.items():
+            out.setdefault(protocol.get("metric", key), protocol)
+        return out
+
 
 def compare_scores(a: Scores, b: Scores) -> dict[str, tuple[float, float]]:
     """``{name: (a, b)}`` for the scores both hold; ProtocolMismatch if any was measured
@@ -215,13 +222,17 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
                     out_dir: str | Path | None = None, stats: FeatureStats | None = None,
                     real_n: int | None = None, device: str | torch.device = "cpu",
                     inception_path: str | Path | None = None,
-                    options: MetricOptions | None = None, use_cache: bool = True) -> Scores:
+                    options: MetricOptions | None = None, use_cache: bool = True,
+                    reference: Protocol | None = None) -> Scores:
     """Evaluate ``names`` on generated batches ``fake`` against the data's batches ``real``.
 
     ``info`` describes the data (its name keys the statistics cache; its shape picks the
     ``auto`` extractor). ``stats`` replaces the real pass for FID. ``real_n`` is how many
     real items ``real`` yields at most (part of the cache key). Pictures (toy scatter,
-    closest pairs) are written to ``out_dir`` when given. Returns :class:`Scores`.
+    closest pairs) are written to ``out_dir`` when given. ``reference`` says which real
+    items ``real`` yields (``subset``: how they were chosen, ``data_id``: what identifies the
+    data beyond its name); it keys the cache and goes into every score's protocol.
+    Returns :class:`Scores`.
     """
     names = resolve_names(names, info)
     opts = options or MetricOptions()
@@ -230,7 +241,7 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
     tracker = (nearest.NearestTracker(fake_side.kept_tensor(), opts.memo_neighbours)
                if "memorisation" in names else None)
     ref = _Reference(plan, info, real, stats, real_n,
-                     StatsCache(cache_dir) if use_cache else None, tracker)
+                     StatsCache(cache_dir) if use_cache else None, tracker, reference)
     scores = Scores()
     for name in names:
         values, protocol = METRICS[name](fake_side, ref, plan, info, Path(out_dir) if out_dir else None)
@@ -245,8 +256,9 @@ class _Reference:
 
     def __init__(self, plan: _Plan, info: DataInfo, real: Iterable[Tensor] | None,
                  stats: FeatureStats | None, real_n: int | None, cache: StatsCache | None,
-                 tracker: nearest.NearestTracker | None = None):
+                 tracker: nearest.NearestTracker | None = None, reference: Protocol | None = None):
         self.plan, self.info, self.real, self.cache = plan, info, real, cache
+        self.reference = dict(reference or {})
         self.given_stats = stats
         self.real_n = real_n if real_n is not None else (info.size or "all")
         # Memorisation needs the real images themselves, so its pass cannot come from a cache.
@@ -255,7 +267,7 @@ class _Reference:
 
     def _key(self) -> Protocol:
         key = _base_protocol(self.plan.extractor, tuple(self.info.shape))
-        key.update(data=self.info.name, n=self.real_n)
+        key.update(data=self.info.name, n=self.real_n, **self.reference)
         return key
 
     def side(self) -> _Side:
@@ -275,6 +287,7 @@ class _Reference:
                             "but none was given")
         side = _scan(self.real, self.plan, self.info.name or "real", 0, self.tracker)
         self.real = None  # an iterable may not be readable twice
+        side.stats.protocol.update(self.reference)
         if use_cache and side.stats.n >= 2 and self.plan.extractor is not None:
             feats = side.feature_array().numpy() if self.plan.keep_features else None
             self.cache.save(self._key(), side.stats, feats)
@@ -294,6 +307,8 @@ def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: 
     reference = UNKNOWN if is_unknown(real_protocol) else real_protocol.get("data", UNKNOWN)
     protocol.update(metric=metric, n_fake=fake.n, reference=reference,
                     n_real=real_protocol.get("n", UNKNOWN), **params)
+    if "subset" in real_protocol:
+        protocol["real_subset"] = real_protocol["subset"]
     return protocol
 
 

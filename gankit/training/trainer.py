@@ -62,9 +62,8 @@ def next_run_dir(root: Path = Path("runs")) -> Path:
     so that ranks listing the folder at different moments agree)."""
     distributed.init_from_env()
     number = 0
-    if distributed.is_main():
-        root.mkdir(parents=True, exist_ok=True)
-        taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+    if distributed.is_main():  # root is made by the Trainer, once training can start
+        taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
         number = max(taken, default=0) + 1
     return root / f"{distributed.broadcast_int(number):03d}"
 
@@ -121,6 +120,7 @@ class Trainer:
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
+        self._create_run_dir()
 
     # ---- run folder ----------------------------------------------------------------------
     @property
@@ -136,10 +136,14 @@ class Trainer:
                 f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
                 "or choose another --out"
             )
+        return None
+
+    def _create_run_dir(self) -> None:
+        # Only once data, model and optimizers are built: a run that fails on bad input
+        # leaves no folder holding a lone config.yaml behind.
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
-        return None
 
     def _compile(self) -> None:
         # Module.compile() keeps the module and its state_dict keys: checkpoints stay portable.
@@ -283,7 +287,7 @@ class Trainer:
         results = evaluate_during_training(self)
         if results and self.main:
             self.logger.write({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
-                               "final": final}, file="metrics.jsonl")
+                               "final": final, "protocol": results.protocols()}, file="metrics.jsonl")
         return results
 
     # ---- signals -------------------------------------------------------------------------
