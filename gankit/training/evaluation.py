@@ -78,7 +78,7 @@ def evaluate_during_training(trainer) -> dict[str, float]:
     if best and best in results and math.isfinite(results[best]):
         value = results[best]
         sign = 1.0 if best in HIGHER else -1.0
-        previous = getattr(trainer, "best_value", None)
+        previous = trainer.best_value
         if previous is None or sign * value > sign * previous:
             trainer.best_value = value
             ckpt = make_checkpoint(trainer.model, trainer.source, trainer.step, trainer.phase,

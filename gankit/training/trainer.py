@@ -110,6 +110,7 @@ class Trainer:
             if self.device.type == "cuda" and "cuda_rng" in ckpt:
                 # rank 0's stream on this rank's own GPU: ranks draw the same global noise
                 torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
+        self.best_value: float | None = self._best_so_far(ckpt)
         if t.compile:
             self._compile()
         self.saved_step = self.step if ckpt is not None else None
@@ -145,6 +146,18 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
 
+    def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
+        """The ``eval.best`` score of the run being resumed, so that a resumed run replaces
+        ``best.pt`` only with a better one: best.pt's own record (it may be newer than
+        last.pt's, after a final evaluation), else last.pt's."""
+        metric = self.cfg.eval.best
+        if ckpt is None or not metric:
+            return None
+        best_path = self.run_dir / "checkpoints" / "best.pt"
+        record = load_checkpoint(best_path).get("best") if best_path.is_file() else ckpt.get("best")
+        value = (record or {}).get(metric)
+        return float(value) if value is not None else None
+
     def _compile(self) -> None:
         # Module.compile() keeps the module and its state_dict keys: checkpoints stay portable.
         for module in self.model.compile_targets().values():
@@ -153,6 +166,8 @@ class Trainer:
     def checkpoint_extra(self) -> dict[str, Any]:
         """What a checkpoint holds beside the model's own state."""
         extra: dict[str, Any] = {"info": vars(self.info).copy()}
+        if self.best_value is not None:
+            extra["best"] = {self.cfg.eval.best: self.best_value}
         if self.device.type == "cuda":
             extra["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return extra
