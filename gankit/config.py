@@ -324,6 +324,20 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
     return cfg
 
 
+# Keys a resumed run may change: none of them changes what is trained, only how long, how
+# often it logs, samples, checkpoints and evaluates, and where it runs.
+RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
+               "train.progress", "train.threads", "train.device", "eval.every", "data.workers")
+
+
+def check_resume_override(key: str) -> None:
+    """ConfigError for a ``--resume`` override that would change what the run trains."""
+    if key not in RESUME_KEYS:
+        raise ConfigError(f"--resume cannot change '{key}': the run was trained with the value in "
+                          f"its config.yaml; only {', '.join(RESUME_KEYS)} may change "
+                          "(start a new run to change the rest)")
+
+
 def validate(cfg: RunConfig) -> None:
     """Checks across keys that a type check alone cannot make."""
     positive = {
