@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import (check_resume_override, config_from_dict, dump_yaml, load_config,
                                parse_override, set_key, validate)
     from gankit.training.checkpoint import load_checkpoint
-    from gankit.training.trainer import Trainer, next_run_dir
+    from gankit.training.trainer import Trainer, check_config, next_run_dir
 
     preset, overrides = _split_preset(args.items)
     if args.data:
@@ -62,6 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = load_config(preset or DEFAULT_PRESET, overrides)
         run_dir = Path(args.out) if args.out else None
     if args.dry_run:
+        check_config(cfg)
         print(dump_yaml(cfg), end="")
         return 0
     if run_dir is None:
@@ -147,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="data source: image folder, .npy/.csv points or built-in name")
     t.add_argument("--out", help="run folder (default: a new numbered folder under runs/)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--dry-run", action="store_true", help="check the config fully (data and "
+                   "model are built, nothing is written), print it and exit")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="write generated samples (one PNG per image)")

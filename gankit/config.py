@@ -8,7 +8,6 @@ is type-checked against pix2pix's options and rejected for a plain GAN.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from gankit.errors import ConfigError
-from gankit.registry import Registry
+from gankit.registry import Registry, closest
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -116,6 +115,10 @@ class ModelOptions:
 
     kind: str = "gan"
 
+    def unused_sections(self) -> tuple[str, ...]:
+        """Config sections this kind never reads (``loss``, ``D``): setting one is an error."""
+        return ()
+
 
 MODEL_OPTIONS: Registry[type] = Registry("model kind")
 
@@ -198,9 +201,21 @@ def all_keys(cfg: RunConfig) -> list[str]:
 
 
 def _unknown_key(key: str, cfg: RunConfig) -> ConfigError:
-    keys = all_keys(cfg)
-    match = difflib.get_close_matches(key, keys, n=1, cutoff=0.4)
-    hint = f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(keys)}"
+    hint = closest(key, all_keys(cfg))
+    if not hint and key.startswith("model."):
+        _ensure_models_registered()
+        owners = [kind for kind in MODEL_OPTIONS.names()
+                  if key.split(".", 1)[1] in {f.name for f in dataclasses.fields(MODEL_OPTIONS.get(kind))}]
+        if owners:
+            hint = (f" ({key} is an option of model.kind={' or '.join(owners)}; "
+                    f"this run's model.kind is {cfg.model.kind})")
+    if not hint:
+        section = key.split(".", 1)[0]
+        if "." in key and hasattr(cfg, section) and not section.startswith("_"):
+            hint = f"; {section} has: {', '.join(_section_fields(getattr(cfg, section)))}"
+        else:
+            hint = f"; keys look like section.key with section one of " \
+                   f"{', '.join(f.name for f in dataclasses.fields(cfg))}"
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
@@ -253,8 +268,7 @@ def preset_path(preset: str) -> Path:
     builtin = PRESET_DIR / f"{preset}.yaml"
     if not builtin.is_file():
         names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        match = difflib.get_close_matches(preset, names, n=1)
-        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        hint = closest(preset, names)
         raise ConfigError(
             f"unknown preset '{preset}'{hint}; give a .yaml file or one of: {', '.join(names)}"
         )
@@ -370,6 +384,23 @@ def validate(cfg: RunConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+    if cfg.loss.penalty_weight < 0:
+        raise ConfigError(f"loss.penalty_weight must be >= 0, got {cfg.loss.penalty_weight}")
+    _check_unused_sections(cfg)
+
+
+_SECTION_ROLE = {"loss": "adversarial loss", "D": "discriminator"}
+
+
+def _check_unused_sections(cfg: RunConfig) -> None:
+    """A key of a section the model kind never reads does nothing: refuse it, not ignore it."""
+    defaults = RunConfig()
+    for name in cfg.model.unused_sections():
+        given, default = dataclasses.asdict(getattr(cfg, name)), dataclasses.asdict(getattr(defaults, name))
+        changed = [f"{name}.{k}={v}" for k, v in given.items() if v != default[k]]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)} does nothing for model.kind={cfg.model.kind} "
+                              f"(it has no {_SECTION_ROLE.get(name, name)}); drop it")
 
 
 def dump_yaml(cfg: RunConfig) -> str:

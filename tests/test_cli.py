@@ -171,3 +171,16 @@ def test_default_run_folder_is_numbered_under_runs(tmp_path, capsys):
     assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
     assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["001", "002"]
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["loss.name=bogus"], "unknown objective 'bogus'"),
+    (["G.norm=bogus"], "G.norm='bogus' is not supported"),
+    (["model.z_dim=-3"], "model.z_dim must be at least 1, got -3"),
+    (["--data", "/nonexistent/folder"], "neither an existing path nor a built-in name"),
+    (["model.kind=vae", "loss.name=hinge"], "does nothing for model.kind=vae"),
+])
+def test_dry_run_is_a_full_check(args, pattern, tmp_path, capsys):
+    code, out, err = run_cli(["train", "toy_ring8", *args, "--out", tmp_path / "x", "--dry-run"], capsys)
+    assert_one_line_error(code, err, pattern)
+    assert out == "" and not (tmp_path / "x").exists()

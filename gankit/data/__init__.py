@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import torch
@@ -15,6 +14,7 @@ from gankit.config import DataConfig
 from gankit.data.info import DataInfo
 from gankit.data.source import ResidentSource, StreamingSource
 from gankit.errors import ConfigError, DataError
+from gankit.registry import closest
 
 DEFAULT_FOLDER_SIZE = 64
 
@@ -134,8 +134,7 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
     if path.exists():
         raise DataError(f"'{src}' is a file; data.source takes a folder of images, a .npy/.csv "
                         "point cloud or a built-in name")
-    match = difflib.get_close_matches(src, builtin_names(), n=1)
-    hint = f" (did you mean '{match[0]}'?)" if match else ""
+    hint = closest(src, builtin_names())
     raise DataError(f"data source '{src}' is neither an existing path nor a built-in name{hint}; "
                     f"built-ins: {', '.join(builtin_names())}")
 

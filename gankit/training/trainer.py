@@ -47,6 +47,16 @@ def build_model(cfg: RunConfig, info) -> GenerativeModel:
     return MODELS.get(cfg.model.kind)(cfg, info)
 
 
+def check_config(cfg: RunConfig) -> None:
+    """Build the data and the model of ``cfg`` on the CPU as training would, then drop them:
+    each key is checked by the code that reads it, so ``gankit train --dry-run`` is a full
+    check (an unknown loss or norm, a bad size, a missing data folder) without a run folder."""
+    resolve_device(cfg.train.device)
+    source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    model = build_model(cfg, source.info)
+    model.configure_optimizers()
+
+
 def lr_factor(step: int, steps: int, decay_start: float) -> float:
     """The learning-rate multiplier at (0-based) ``step`` of ``steps``: 1 until
     ``round(decay_start * steps)``, then falling linearly so that the last step gets
