@@ -10,7 +10,10 @@ Metric names and what they report:
 =============  ==============================================================
 fid            ``fid``
 kid            ``kid``, ``kid_std``
-is             ``is``, ``is_std``
+is             ``is``, ``is_std`` with an Inception classifier (``--inception`` weights that
+               return logits); with any other classifier (the digit CNN, a TorchScript
+               model) ``classifier_score``, ``classifier_score_std``: the same formula,
+               not comparable with published Inception Scores
 pr             ``precision``, ``recall``
 dc             ``density``, ``coverage``
 quality        ``confidence``, ``entropy``, ``diversity``, ``diversity_max``
@@ -33,7 +36,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import anime, classifier, frechet, mmd, nearest, prdc, toy
 from gankit.metrics.cache import StatsCache
-from gankit.metrics.extractors import Extractor, TorchScriptExtractor, build_extractor
+from gankit.metrics.extractors import Extractor, InceptionExtractor, TorchScriptExtractor, build_extractor
 from gankit.metrics.protocol import UNKNOWN, Protocol, check_same_protocol, is_unknown
 from gankit.metrics.stats import FeatureStats, check_comparable
 from gankit.registry import closest
@@ -43,7 +46,7 @@ VECTOR_METRICS = ("toy", "fid", "kid", "pr", "dc")
 ALIASES = {"memorization": ["memorisation"], "prdc": ["pr", "dc"], "precision": ["pr"],
            "recall": ["pr"], "density": ["dc"], "coverage": ["dc"], "inception_score": ["is"]}
 # Output keys where a larger value is better (for keeping the best checkpoint).
-HIGHER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence",
+HIGHER = frozenset({"is", "classifier_score", "precision", "recall", "density", "coverage", "confidence",
                     "diversity", "modes", "high_quality", "afd", "nn_min", "nn_median"})
 NEEDS_FEATURES = {"fid", "kid", "pr", "dc"}
 NEEDS_REAL_FEATURES = {"kid", "pr", "dc"}
@@ -154,11 +157,15 @@ def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | t
     ext = None
     if wanted & (NEEDS_FEATURES | NEEDS_PROBS):
         ext = build_extractor(extractor, info, device, inception_path)
+        if wanted & NEEDS_PROBS and isinstance(ext, InceptionExtractor):
+            ext.probe()  # the weights show whether they have a classifier head only when run
         # A TorchScript model shows whether it gives probabilities only when it runs.
         if wanted & NEEDS_PROBS and ext.num_classes == 0 and not isinstance(ext, TorchScriptExtractor):
             raise ConfigError(f"metrics {', '.join(sorted(wanted & NEEDS_PROBS))} need class "
-                              f"probabilities, but the '{ext.name}' extractor gives features only; "
-                              "use --extractor digits (28x28 digits) or a TorchScript classifier")
+                              f"probabilities, but the '{ext.name}' extractor gives features only "
+                              "(the FID Inception has no classifier head); use --extractor digits "
+                              "(28x28 digits), a TorchScript classifier, or --inception weights "
+                              "that return (features, logits) for the Inception Score")
     plan = _Plan(names, ext, opts, keep_features=bool(wanted & NEEDS_REAL_FEATURES),
                  keep_probs=bool(wanted & NEEDS_PROBS))
     if "memorisation" in wanted:
@@ -357,9 +364,14 @@ def _single_protocol(metric: str, fake: _Side, **params: Any) -> Protocol:
 
 
 def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    """The Inception Score when the classifier is Inception; under any other classifier the
+    same formula is a 'classifier score', named so that it is never read as a published IS."""
     splits = min(plan.opts.is_splits, fake.n)
-    mean, std = classifier.inception_score(_probs(fake, plan), splits)
-    return {"is": mean, "is_std": std}, _single_protocol("is", fake, splits=splits)
+    probs = _probs(fake, plan)
+    mean, std = classifier.inception_score(probs, splits)
+    name = "is" if isinstance(plan.extractor, InceptionExtractor) else "classifier_score"
+    return {name: mean, f"{name}_std": std}, _single_protocol(
+        name, fake, splits=splits, classifier=f"{plan.extractor.name} ({probs.shape[1]} classes)")
 
 
 def _quality(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
