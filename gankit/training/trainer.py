@@ -110,7 +110,7 @@ class Trainer:
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
                          for name, opt in self.model.optimizers.items()}
         if t.amp == "fp16":
-            self.model.scaler = torch.amp.GradScaler("cuda")
+            self.model.setup_scalers("cuda")
         distributed.broadcast_module(self.model)
         self.step, self.phase = 0, 0
         if ckpt is not None:
