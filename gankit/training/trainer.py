@@ -128,6 +128,9 @@ class Trainer:
         self.stop_vote = distributed.StopVote() if distributed.is_distributed() else None
         self.phase_callbacks: list[Callable[[Trainer], None]] = []
         self.running = RunningMeans()
+        # every logged value finite since the last check: kept on the device, read (one host
+        # read) only before something leaves the loop (a log tick, grid, evaluation, checkpoint)
+        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
@@ -231,7 +234,9 @@ class Trainer:
                 self._interrupt()
             phase = schedule[self.phase]
             batch = self._batch() if phase.needs_batch else None
-            self.running.add(self.model.train_phase(phase.name, batch, self.step))
+            values = self.model.train_phase(phase.name, batch, self.step)
+            self.running.add(values)
+            self._note_finite(values)
             self.phase += 1
             for callback in self.phase_callbacks:
                 callback(self)
@@ -239,6 +244,18 @@ class Trainer:
         self.step += 1
         if self.cfg.train.ema > 0:
             self.model.update_ema(self.step)
+
+    def _note_finite(self, values: dict[str, torch.Tensor]) -> None:
+        """Fold this phase's losses into the finiteness flag, on the device (no sync)."""
+        if values:
+            flat = torch.cat([v.detach().reshape(-1).to(self._finite.device) for v in values.values()])
+            self._finite &= torch.isfinite(flat).all()
+
+    def check_finite(self) -> None:
+        """TrainingDiverged if a loss went non-finite since the last log tick (every rank
+        takes the same branch: the log holds a collective)."""
+        if distributed.all_agree(not bool(self._finite)):
+            self.log()  # raises TrainingDiverged with the details
 
     def _set_learning_rates(self) -> None:
         """Scale every optimizer's configured rates by the decay factor of this step; a
@@ -259,6 +276,8 @@ class Trainer:
         t, s = self.cfg.train, self.step
         if s % t.log_every == 0:
             self.log()
+        elif any(every and s % every == 0 for every in (t.sample_every, self.cfg.eval.every, t.ckpt_every)):
+            self.check_finite()  # no grid, score or checkpoint of a diverged model
         if self.main and t.sample_every and s % t.sample_every == 0:
             self.write_samples(f"step_{s:07d}")
         if self.cfg.eval.every and s % self.cfg.eval.every == 0:
@@ -276,6 +295,7 @@ class Trainer:
                 f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
                 f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
             )
+        self._finite.fill_(True)
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
                   "time": time.time()}
         self.logger.write(record)
