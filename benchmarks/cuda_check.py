@@ -100,10 +100,10 @@ def check(net: str, amp: str, tmp: Path, extra: list[str], device: str) -> dict:
     first.run_steps(10 - first.step)
     first.save()
     first.logger.close()
-    scale = first.model.scaler.get_scale() if first.model.scaler is not None else None
+    scale = {k: s.get_scale() for k, s in first.model.scalers.items()} or None
     second = Trainer(cfg, run_dir, resume=True)
     resumed_at = second.step
-    resumed_scale = second.model.scaler.get_scale() if second.model.scaler is not None else None
+    resumed_scale = {k: s.get_scale() for k, s in second.model.scalers.items()} or None
     second.fit()
     logs = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     finite = all(torch.isfinite(torch.tensor(v)).item() for r in logs for k, v in r.items()

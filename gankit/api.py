@@ -29,12 +29,26 @@ class LoadedRun:
         return self.model.generate(n, generator=g, use_ema=use_ema, batch_size=batch_size)
 
     def real_batches(self, batch_size: int = 500, max_items: int | None = None) -> Iterator[torch.Tensor]:
-        """The training data's ``x`` in its stored order (loads the data)."""
+        """The training data's ``x``: all of it, or a seeded (stratified) random ``max_items``
+        (see :meth:`reference`); loads the data."""
+        for batch in self._source().iter_items(batch_size, max_items):
+            yield batch["x"]
+
+    def _source(self):
         from gankit.data import build_source
 
-        source = build_source(self.cfg.data, self.cfg.train.seed, torch.device("cpu"))
-        for batch in source.iter_items(batch_size, max_items):
-            yield batch["x"]
+        if getattr(self, "_cached_source", None) is None:
+            self._cached_source = build_source(self.cfg.data, self.cfg.train.seed, torch.device("cpu"))
+        return self._cached_source
+
+    def reference(self, max_items: int | None = None) -> dict[str, str]:
+        """Which real items :meth:`real_batches` yields: the protocol fields ``subset`` and
+        ``data_id`` that :func:`gankit.metrics.compute.compute_metrics` takes as ``reference``."""
+        from gankit.data import data_identity
+
+        source = self._source()
+        return {"subset": source.reference_subset(max_items),
+                "data_id": data_identity(self.cfg.data, self.cfg.train.seed, source.info)}
 
 
 def checkpoint_file(run_dir: Path, which: str = "last") -> Path:

@@ -31,9 +31,10 @@ def _split_preset(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gankit.config import config_from_dict, dump_yaml, load_config, set_key, parse_override, validate
+    from gankit.config import (check_resume_override, config_from_dict, dump_yaml, load_config,
+                               parse_override, set_key, validate)
     from gankit.training.checkpoint import load_checkpoint
-    from gankit.training.trainer import Trainer, next_run_dir
+    from gankit.training.trainer import Trainer, check_config, next_run_dir
 
     preset, overrides = _split_preset(args.items)
     if args.data:
@@ -42,14 +43,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         if preset:
             raise GankitError("--resume takes its config from the run; drop the preset")
         run_dir = Path(args.resume)
-        cfg = config_from_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt")["config"])
+        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+        cfg = config_from_dict(ckpt["config"])
         for key, value in map(parse_override, overrides):
+            check_resume_override(key)
             set_key(cfg, key, value)
         validate(cfg)
+        old_steps = ckpt["config"]["train"]["steps"]
+        if cfg.train.steps != old_steps and cfg.optim.decay_start < 1:
+            print(f"note: optim.decay_start={cfg.optim.decay_start:g} spreads the learning-rate "
+                  f"decay over train.steps, so the rates from here on follow {cfg.train.steps} "
+                  f"steps, not {old_steps}", file=sys.stderr)
+        if ckpt["step"] >= cfg.train.steps:
+            raise GankitError(f"'{run_dir}' is finished (step {ckpt['step']} of train.steps="
+                              f"{cfg.train.steps}); continue it with: gankit train --resume "
+                              f"{run_dir} train.steps=N (N > {ckpt['step']})")
     else:
         cfg = load_config(preset or DEFAULT_PRESET, overrides)
         run_dir = Path(args.out) if args.out else None
     if args.dry_run:
+        check_config(cfg)
         print(dump_yaml(cfg), end="")
         return 0
     if run_dir is None:
@@ -145,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="data source: image folder, .npy/.csv points or built-in name")
     t.add_argument("--out", help="run folder (default: a new numbered folder under runs/)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    t.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    t.add_argument("--dry-run", action="store_true", help="check the config fully (data and "
+                   "model are built, nothing is written), print it and exit")
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="write generated samples (one PNG per image)")

@@ -8,7 +8,6 @@ is type-checked against pix2pix's options and rejected for a plain GAN.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import yaml
 
 from gankit.errors import ConfigError
-from gankit.registry import Registry
+from gankit.registry import Registry, closest
 
 PRESET_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -122,6 +121,10 @@ class ModelOptions:
 
     kind: str = "gan"
 
+    def unused_sections(self) -> tuple[str, ...]:
+        """Config sections this kind never reads (``loss``, ``D``): setting one is an error."""
+        return ()
+
 
 MODEL_OPTIONS: Registry[type] = Registry("model kind")
 
@@ -204,9 +207,21 @@ def all_keys(cfg: RunConfig) -> list[str]:
 
 
 def _unknown_key(key: str, cfg: RunConfig) -> ConfigError:
-    keys = all_keys(cfg)
-    match = difflib.get_close_matches(key, keys, n=1, cutoff=0.4)
-    hint = f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(keys)}"
+    hint = closest(key, all_keys(cfg))
+    if not hint and key.startswith("model."):
+        _ensure_models_registered()
+        owners = [kind for kind in MODEL_OPTIONS.names()
+                  if key.split(".", 1)[1] in {f.name for f in dataclasses.fields(MODEL_OPTIONS.get(kind))}]
+        if owners:
+            hint = (f" ({key} is an option of model.kind={' or '.join(owners)}; "
+                    f"this run's model.kind is {cfg.model.kind})")
+    if not hint:
+        section = key.split(".", 1)[0]
+        if "." in key and hasattr(cfg, section) and not section.startswith("_"):
+            hint = f"; {section} has: {', '.join(_section_fields(getattr(cfg, section)))}"
+        else:
+            hint = f"; keys look like section.key with section one of " \
+                   f"{', '.join(f.name for f in dataclasses.fields(cfg))}"
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
@@ -259,8 +274,7 @@ def preset_path(preset: str) -> Path:
     builtin = PRESET_DIR / f"{preset}.yaml"
     if not builtin.is_file():
         names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-        match = difflib.get_close_matches(preset, names, n=1)
-        hint = f" (did you mean '{match[0]}'?)" if match else ""
+        hint = closest(preset, names)
         raise ConfigError(
             f"unknown preset '{preset}'{hint}; give a .yaml file or one of: {', '.join(names)}"
         )
@@ -330,6 +344,20 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
     return cfg
 
 
+# Keys a resumed run may change: none of them changes what is trained, only how long, how
+# often it logs, samples, checkpoints and evaluates, and where it runs.
+RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
+               "train.progress", "train.threads", "train.device", "eval.every", "data.workers")
+
+
+def check_resume_override(key: str) -> None:
+    """ConfigError for a ``--resume`` override that would change what the run trains."""
+    if key not in RESUME_KEYS:
+        raise ConfigError(f"--resume cannot change '{key}': the run was trained with the value in "
+                          f"its config.yaml; only {', '.join(RESUME_KEYS)} may change "
+                          "(start a new run to change the rest)")
+
+
 def validate(cfg: RunConfig) -> None:
     """Checks across keys that a type check alone cannot make."""
     positive = {
@@ -363,7 +391,10 @@ def validate(cfg: RunConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
+    if cfg.loss.penalty_weight < 0:
+        raise ConfigError(f"loss.penalty_weight must be >= 0, got {cfg.loss.penalty_weight}")
     _validate_augment(cfg)
+    _check_unused_sections(cfg)
 
 
 def _validate_augment(cfg: RunConfig) -> None:
@@ -379,6 +410,20 @@ def _validate_augment(cfg: RunConfig) -> None:
     if not 0.0 < t.ada_target < 1.0 or t.ada_kimg <= 0:
         raise ConfigError(f"train.ada_target must be in (0, 1) and train.ada_kimg > 0, got "
                           f"{t.ada_target} and {t.ada_kimg}")
+
+
+_SECTION_ROLE = {"loss": "adversarial loss", "D": "discriminator"}
+
+
+def _check_unused_sections(cfg: RunConfig) -> None:
+    """A key of a section the model kind never reads does nothing: refuse it, not ignore it."""
+    defaults = RunConfig()
+    for name in cfg.model.unused_sections():
+        given, default = dataclasses.asdict(getattr(cfg, name)), dataclasses.asdict(getattr(defaults, name))
+        changed = [f"{name}.{k}={v}" for k, v in given.items() if v != default[k]]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)} does nothing for model.kind={cfg.model.kind} "
+                              f"(it has no {_SECTION_ROLE.get(name, name)}); drop it")
 
 
 def dump_yaml(cfg: RunConfig) -> str:

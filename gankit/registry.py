@@ -2,17 +2,53 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from gankit.errors import ConfigError
 
 T = TypeVar("T")
 
 
-def closest(name: str, choices: list[str]) -> str:
-    """Return ' (did you mean X?)' for the closest choice, or '' when nothing is close."""
-    match = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+# How alike (difflib's ratio) a choice must be to be suggested: low enough for one slip of
+# the keyboard in a short name, high enough that 'lambda_l1' does not suggest 'embed_dim';
+# and close to the best match, so that 'n_critc' suggests 'n_critic' but not 'n_grid'.
+CUTOFF, MARGIN = 0.6, 0.1
+
+
+def _near(name: str, options: list[str], most: int) -> list[str]:
+    scored = sorted(((difflib.SequenceMatcher(None, name, o).ratio(), o) for o in set(options)),
+                    key=lambda t: (-t[0], t[1]))
+    best = scored[0][0] if scored else 0.0
+    return [o for r, o in scored if r >= CUTOFF and r >= best - MARGIN][:most]
+
+
+def suggestions(name: str, choices: Iterable[str], most: int = 3) -> list[str]:
+    """The choices ``name`` was probably meant to be, best first (none when nothing is close).
+
+    Dotted names (``section.key``) are compared by their last part within the same section,
+    then by the same last part in another section (``G.lr_g`` -> ``optim.lr_g``); a bare name
+    among dotted choices also matches keys that extend it (``lr`` -> ``optim.lr_g``)."""
+    choices = list(choices)
+    dotted = any("." in c for c in choices)
+    leaf = {c: c.rsplit(".", 1)[-1] for c in choices}
+    if dotted and "." not in name:
+        hits = [c for c in choices if leaf[c] == name or leaf[c].startswith(name + "_")]
+        near = _near(name, list(leaf.values()), most)
+        return (hits + [c for n in near for c in choices if leaf[c] == n and c not in hits])[:most]
+    if dotted:
+        section, last = name.rsplit(".", 1)
+        same = [c for c in choices if c.rsplit(".", 1)[0] == section]
+        if not same:  # a misspelt section: compare whole keys
+            return _near(name, choices, most)
+        near = _near(last, [leaf[c] for c in same], most)
+        return [f"{section}.{n}" for n in near] or [c for c in choices if leaf[c] == last][:most]
+    return _near(name, choices, most)
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` (or ``'X' or 'Y'``) from :func:`suggestions`; '' when none."""
+    found = suggestions(name, choices)
+    return f" (did you mean {' or '.join(repr(s) for s in found)}?)" if found else ""
 
 
 class Registry(Generic[T]):

@@ -13,6 +13,14 @@ def _small_threads():
     torch.set_num_threads(old)
 
 
+@pytest.fixture(autouse=True)
+def _private_folders(tmp_path, monkeypatch):
+    # Tests write only inside their temporary folder: a `gankit train` without --out makes
+    # runs/ here, not in the checkout, and the statistics cache is not the user's ~/.cache.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "gankit-cache"))
+
+
 def tiny_toy_config(**overrides):
     """A ring-8 GAN small enough to train a few dozen steps in well under a second."""
     items = {

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from gankit.cli import main
@@ -66,14 +67,41 @@ def test_dry_run_prints_config_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_resume_continues_to_more_steps(toy_run, tmp_path, capsys):
+def _weights(run):
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys):
+    # a constant learning rate, so that 6 steps then 3 more follow the 9-step schedule
+    flat = [*TINY_TOY, "optim.decay_start=1"]
+    run, straight = tmp_path / "more", tmp_path / "straight"
+    assert run_cli(["train", *flat, "--out", run], capsys)[0] == 0
+    code, _, err = run_cli(["train", "--resume", run, "train.steps=9", "train.log_every=1"], capsys)
+    assert code == 0, err
+    assert run_cli(["train", *flat, "train.steps=9", "--out", straight], capsys)[0] == 0
+    a, b = _weights(run), _weights(straight)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == 9
+    # config.yaml says what the run now is
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["train"]["steps"] == 9 and saved["train"]["log_every"] == 1
+
+
+def test_resume_refuses_overrides_that_change_the_run(toy_run, tmp_path, capsys):
     import shutil
 
-    run = tmp_path / "more"
+    run = tmp_path / "run"
     shutil.copytree(toy_run, run)
-    assert run_cli(["train", "--resume", run, "train.steps=9"], capsys)[0] == 0
-    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert ckpt["step"] == 9
+    before = {p: p.read_bytes() for p in [run / "config.yaml", run / "checkpoints" / "last.pt"]}
+    for extra in (["loss.name=hinge", "train.steps=9"], ["optim.lr_g=0.1", "train.steps=9"],
+                  ["--data", "digits", "train.steps=9"]):
+        code, _, err = run_cli(["train", "--resume", run, *extra], capsys)
+        assert_one_line_error(code, err, "--resume cannot change")
+    code, _, err = run_cli(["train", "--resume", run], capsys)
+    assert_one_line_error(code, err, f"continue it with: gankit train --resume {run} train.steps=N (N > 6)")
+    assert {p: p.read_bytes() for p in before} == before
 
 
 @pytest.mark.parametrize("args,pattern", [
@@ -128,3 +156,31 @@ def test_training_into_an_existing_run_keeps_it(toy_run, capsys):
     code, _, err = run_cli(["train", *TINY_TOY, "--out", toy_run], capsys)
     assert_one_line_error(code, err, "already holds a run")
     assert (toy_run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_failed_train_leaves_no_run_folder(tmp_path, capsys):
+    # the working directory is tmp_path (conftest): a default run would go to ./runs/001
+    code, _, err = run_cli(["train", *TINY_TOY, "--data", "/nonexistent/folder"], capsys)
+    assert_one_line_error(code, err, "neither an existing path nor a built-in name")
+    assert not (tmp_path / "runs").exists()
+    code, _, err = run_cli(["train", *TINY_TOY, "G.name=nosuchnet", "--out", tmp_path / "r"], capsys)
+    assert code == 2 and not (tmp_path / "r").exists()
+
+
+def test_default_run_folder_is_numbered_under_runs(tmp_path, capsys):
+    assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
+    assert run_cli(["train", *TINY_TOY, "train.steps=1", "train.sample_every=0"], capsys)[0] == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["001", "002"]
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["loss.name=bogus"], "unknown objective 'bogus'"),
+    (["G.norm=bogus"], "G.norm='bogus' is not supported"),
+    (["model.z_dim=-3"], "model.z_dim must be at least 1, got -3"),
+    (["--data", "/nonexistent/folder"], "neither an existing path nor a built-in name"),
+    (["model.kind=vae", "loss.name=hinge"], "does nothing for model.kind=vae"),
+])
+def test_dry_run_is_a_full_check(args, pattern, tmp_path, capsys):
+    code, out, err = run_cli(["train", "toy_ring8", *args, "--out", tmp_path / "x", "--dry-run"], capsys)
+    assert_one_line_error(code, err, pattern)
+    assert out == "" and not (tmp_path / "x").exists()

@@ -29,7 +29,7 @@ def test_int_accepted_for_float_but_not_the_reverse():
 
 
 def test_unknown_key_names_the_closest_valid_key():
-    with pytest.raises(ConfigError, match=r"unknown config key 'train.n_critc'; did you mean 'train.n_critic'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.n_critc' \(did you mean 'train.n_critic'"):
         load_config(None, ["train.n_critc=5"])
     with pytest.raises(ConfigError, match="did you mean 'loss.name'"):
         load_config(None, ["los.name=hinge"])
@@ -85,3 +85,42 @@ def test_builtin_presets_all_load():
     assert {"toy_ring8", "toy_grid25", "mnist_dcgan", "anime64"} <= set(names)
     for name in names:
         assert isinstance(load_config(name), RunConfig)
+
+
+@pytest.mark.parametrize("kind", ["mle", "seqgan", "gumbel", "dense", "style", "vae", "glo", "flow"])
+def test_loss_keys_are_refused_where_the_kind_has_no_adversarial_loss(kind):
+    with pytest.raises(ConfigError, match=f"loss.name=hinge does nothing for model.kind={kind}"):
+        load_config(None, [f"model.kind={kind}", "loss.name=hinge"])
+    load_config(None, [f"model.kind={kind}"])  # the defaults alone are fine
+
+
+def test_keys_read_by_the_kind_are_still_accepted():
+    assert load_config(None, ["model.kind=gan", "loss.name=hinge"]).loss.name == "hinge"
+    assert load_config(None, ["model.kind=seqgan", "D.width=8"]).D.width == 8
+    flow = load_config(None, ["model.kind=flow", "model.objective=hybrid", "loss.name=hinge"])
+    assert flow.loss.name == "hinge"
+    with pytest.raises(ConfigError, match=r"D.width=8 does nothing for model.kind=vae \(it has no discriminator\)"):
+        load_config(None, ["model.kind=vae", "D.width=8"])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.lambda_l1=50", "unknown config key 'model.lambda_l1' (model.lambda_l1 is an option of "
+                           "model.kind=pix2pix; this run's model.kind is gan)"),
+    ("lr=0.001", "unknown config key 'lr' (did you mean 'optim.lr_g' or 'optim.lr_d'?)"),
+    ("train.n_critc=5", "unknown config key 'train.n_critc' (did you mean 'train.n_critic'?)"),
+    ("G.lr_g=0.1", "unknown config key 'G.lr_g' (did you mean 'optim.lr_g'?)"),
+    ("trian.steps=3", "unknown config key 'trian.steps' (did you mean 'train.steps'?)"),
+])
+def test_did_you_mean_suggests_what_was_meant(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert str(e.value) == message
+
+
+def test_one_suggestion_helper_for_every_name():
+    from gankit.registry import suggestions
+
+    assert suggestions("n_critc", ["n_critic", "n_grid", "steps"]) == ["n_critic"]
+    assert suggestions("bogus", ["tags", "layout"]) == []
+    assert suggestions("data.bogus", ["data.tags", "data.layout", "model.z_dim"]) == []
+    assert suggestions("toy_rign8", ["toy_ring8", "toy_grid25", "toy_ring8_flow"]) == ["toy_ring8"]

@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from gankit.config import DataConfig
 from gankit.data.info import DataInfo
 from gankit.data.source import ResidentSource, StreamingSource
 from gankit.errors import ConfigError, DataError
+from gankit.registry import closest
 
 DEFAULT_FOLDER_SIZE = 64
 
@@ -135,8 +135,7 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
     if path.exists():
         raise DataError(f"'{src}' is a file; data.source takes a folder of images, a .npy/.csv "
                         "point cloud or a built-in name")
-    match = difflib.get_close_matches(src, builtin_names(), n=1)
-    hint = f" (did you mean '{match[0]}'?)" if match else ""
+    hint = closest(src, builtin_names())
     raise DataError(f"data source '{src}' is neither an existing path nor a built-in name{hint}; "
                     f"built-ins: {', '.join(builtin_names())}")
 
@@ -157,9 +156,7 @@ def standardization(x: torch.Tensor) -> tuple[list[float], float]:
     points = x.detach().cpu().double().numpy()  # numpy: no tensor reads by the host
     mean = points.mean(0)
     scale = float(np.sqrt(np.square(points - mean).sum(1).mean() / points.shape[1]))
-    if not scale > 0:
-        raise DataError("every point of the cloud is the same; there is nothing to learn")
-    return mean.tolist(), scale
+    return mean.tolist(), scale if scale > 0 else 1.0  # one repeated point: only centre it
 
 
 def _folder(cfg: DataConfig, path: Path):
@@ -183,6 +180,23 @@ def _folder(cfg: DataConfig, path: Path):
     if resident:
         return {"x": x, "y": y}, None, info
     return None, folders.ImageFolderDataset(path, size, channels, report=report), info
+
+
+def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
+    """What identifies the items behind ``info.name``, for statistics cache keys: a path
+    resolved and with its item count (a folder that gained files is other data), a synthetic
+    set's seed and size; the held-out and binarised variants are in ``info.name`` already."""
+    from gankit.data import toy
+
+    src = cfg.source
+    if src in toy.MIXTURES:
+        return f"{info.name} seed={seed} n={cfg.toy_samples}"
+    if src == "stacked_mnist":
+        return f"{info.name} seed={seed}"
+    path = Path(src)
+    if path.exists():
+        return f"{info.name} at {path.resolve()} ({info.size} items)"
+    return info.name
 
 
 def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0, world: int = 1):

@@ -269,8 +269,11 @@ class UnpairedSource:
         self.a.load_state_dict(state["a"])
         self.b.load_state_dict(state["b"])
 
+    def reference_subset(self, max_items: int | None) -> str:
+        return self.b.reference_subset(max_items)
+
     def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, Tensor]]:
-        """The target side (B) in its stored order, as ``{'x': ...}`` (for FID in that domain)."""
+        """The target side (B) as the sources' ``iter_items`` chooses it, as ``{'x': ...}`` (for FID in that domain)."""
         for batch in self.b.iter_items(batch_size, max_items):
             yield {"x": batch["x"]}
 

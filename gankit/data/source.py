@@ -59,6 +59,43 @@ class _Order:
         self._perm = self._draw()
 
 
+# The reference subset ignores train.seed: runs with different seeds are measured against
+# the same real items (and share cached statistics).
+REFERENCE_SEED = 0
+
+
+def reference_indices(n_total: int, n: int, labels: torch.Tensor | None = None,
+                      seed: int = REFERENCE_SEED) -> torch.Tensor:
+    """Sorted indices of a seeded random ``n`` of ``n_total`` items, for a metric's reference.
+
+    The first ``n`` in stored order would be biased (MNIST-5k is stored sorted by class).
+    With ``labels`` the draw is stratified: each class gets ``n * share`` items, the
+    remainders going to the largest fractional shares (lowest class first on ties)."""
+    g = torch.Generator().manual_seed(seed)
+    if n >= n_total:
+        return torch.arange(n_total)
+    if labels is None:
+        return torch.randperm(n_total, generator=g)[:n].sort().values
+    labels = labels.reshape(-1).cpu()
+    classes, counts = labels.unique(return_counts=True)
+    exact = counts.double() * n / n_total
+    quota = exact.floor().long()
+    extra = sorted(range(len(classes)), key=lambda i: (-(exact[i] - quota[i]).item(), i))
+    for i in extra[: n - int(quota.sum())]:
+        quota[i] += 1
+    picks = [torch.nonzero(labels == c).reshape(-1)[torch.randperm(int(k), generator=g)[:int(q)]]
+             for c, k, q in zip(classes.tolist(), counts.tolist(), quota.tolist())]
+    return torch.cat(picks).sort().values
+
+
+def describe_reference(n_total: int, n: int | None, stratified: bool) -> str:
+    """How :func:`reference_indices` chose the real items, for protocols and cache keys."""
+    if not n or n >= n_total:
+        return f"all {n_total}"
+    how = ", stratified by class" if stratified else ""
+    return f"random {n} of {n_total}{how}, seed {REFERENCE_SEED}"
+
+
 def _rank_slice(idx: torch.Tensor, rank: int, world: int) -> torch.Tensor:
     per = idx.numel() // world
     return idx[rank * per:(rank + 1) * per]
@@ -94,12 +131,23 @@ class ResidentSource:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.load_state_dict(state)
 
-    def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
-        """The data set in its stored order, for metrics (does not move the training order)."""
+    def _labels(self) -> torch.Tensor | None:
+        y = self.tensors.get("y")
+        return y if y is not None and y.unique().numel() > 1 else None
+
+    def reference_subset(self, max_items: int | None) -> str:
+        """What :meth:`iter_items` with ``max_items`` yields, in words."""
         n = next(iter(self.tensors.values())).shape[0]
-        n = min(n, max_items) if max_items else n
-        for s in range(0, n, batch_size):
-            yield {k: v[s:min(s + batch_size, n)] for k, v in self.tensors.items()}
+        return describe_reference(n, max_items, self._labels() is not None)
+
+    def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """All items, or a seeded (stratified) random ``max_items`` of them, in stored order,
+        for metrics (does not move the training order)."""
+        n = next(iter(self.tensors.values())).shape[0]
+        idx = reference_indices(n, max_items or n, self._labels())
+        for s in range(0, len(idx), batch_size):
+            part = idx[s:s + batch_size]
+            yield {k: v.index_select(0, part.to(v.device)) for k, v in self.tensors.items()}
 
 
 class _OrderSampler(Sampler[list[int]]):
@@ -149,8 +197,17 @@ class StreamingSource:
         self._consumed = self.order.state_dict()
         self._it = None
 
+    def _labels(self) -> torch.Tensor | None:
+        labels = getattr(self.dataset, "labels", None)
+        return torch.tensor(labels) if labels is not None and len(set(labels)) > 1 else None
+
+    def reference_subset(self, max_items: int | None) -> str:
+        """What :meth:`iter_items` with ``max_items`` yields, in words."""
+        return describe_reference(len(self.dataset), max_items, self._labels() is not None)  # type: ignore[arg-type]
+
     def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """As :meth:`ResidentSource.iter_items`, read through the DataLoader's workers."""
         n = len(self.dataset)  # type: ignore[arg-type]
-        n = min(n, max_items) if max_items else n
-        subset = torch.utils.data.Subset(self.dataset, range(n))
+        idx = reference_indices(n, max_items or n, self._labels())
+        subset = torch.utils.data.Subset(self.dataset, idx.tolist())
         yield from DataLoader(subset, batch_size=batch_size, num_workers=self.workers)

@@ -133,7 +133,7 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
         names, fake, real, run.info, extractor=args.extractor or run.cfg.eval.extractor,
         cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
         device=device, inception_path=args.inception, options=_options(args),
-        use_cache=not args.no_cache)
+        use_cache=not args.no_cache, reference=run.reference(args.n_real))
     if hasattr(run.model, "likelihood_metrics") and run.cfg.data.held_out > 0:
         # likelihood models: held-out NLL, each key naming its unit and data variant
         from gankit.data import held_out_tensors
@@ -150,7 +150,7 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     _save_stats(scores, args)
     record = {"step": run.step, "source": "gankit eval", "n": args.n,
               **{f"metrics/{k}": v for k, v in scores.items()},
-              "protocol": _protocols(scores), "time": time.time()}
+              "protocol": scores.protocols(), "time": time.time()}
     with open(run.run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return 0
@@ -229,14 +229,6 @@ def _save_stats(scores, args: argparse.Namespace) -> None:
             raise ConfigError("--save-stats needs a feature metric (fid, kid, pr or dc)")
         scores.fake_stats.to_npz(args.save_stats)
         print(f"wrote statistics of {scores.fake_stats.n} samples to {args.save_stats}")
-
-
-def _protocols(scores) -> dict[str, Any]:
-    """One protocol per metric group (the keys of a group share it)."""
-    out: dict[str, Any] = {}
-    for key, protocol in scores.protocol.items():
-        out.setdefault(protocol.get("metric", key), protocol)
-    return out
 
 
 def _format(value: float) -> str:

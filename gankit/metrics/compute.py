@@ -10,7 +10,10 @@ Metric names and what they report:
 =============  ==============================================================
 fid            ``fid``
 kid            ``kid``, ``kid_std``
-is             ``is``, ``is_std``
+is             ``is``, ``is_std`` with an Inception classifier (``--inception`` weights that
+               return logits); with any other classifier (the digit CNN, a TorchScript
+               model) ``classifier_score``, ``classifier_score_std``: the same formula,
+               not comparable with published Inception Scores
 pr             ``precision``, ``recall``
 dc             ``density``, ``coverage``
 quality        ``confidence``, ``entropy``, ``diversity``, ``diversity_max``
@@ -34,7 +37,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import anime, classifier, frechet, mmd, nearest, prdc, toy
 from gankit.metrics.cache import StatsCache
-from gankit.metrics.extractors import Extractor, TorchScriptExtractor, build_extractor
+from gankit.metrics.extractors import Extractor, InceptionExtractor, TorchScriptExtractor, build_extractor
 from gankit.metrics.protocol import UNKNOWN, Protocol, check_same_protocol, is_unknown
 from gankit.metrics.stats import FeatureStats, check_comparable
 from gankit.registry import closest
@@ -44,8 +47,9 @@ VECTOR_METRICS = ("toy", "fid", "kid", "pr", "dc")
 ALIASES = {"memorization": ["memorisation"], "prdc": ["pr", "dc"], "precision": ["pr"],
            "recall": ["pr"], "density": ["dc"], "coverage": ["dc"], "inception_score": ["is"]}
 # Output keys where a larger value is better (for keeping the best checkpoint).
-HIGHER = frozenset({"is", "precision", "recall", "density", "coverage", "confidence",
-                    "diversity", "modes", "modes_fair", "high_quality", "within_1std", "afd", "nn_min", "nn_median"})
+HIGHER = frozenset({"is", "classifier_score", "precision", "recall", "density", "coverage",
+                    "confidence", "diversity", "modes", "modes_fair", "high_quality", "within_1std",
+                    "afd", "nn_min", "nn_median"})
 NEEDS_FEATURES = {"fid", "kid", "pr", "dc"}
 NEEDS_REAL_FEATURES = {"kid", "pr", "dc"}
 NEEDS_PROBS = {"is", "quality", "modes"}
@@ -78,6 +82,13 @@ class Scores(dict):
         for key, value in values.items():
             self[key] = value
             self.protocol[key] = dict(protocol)
+
+    def protocols(self) -> dict[str, Protocol]:
+        """One protocol per metric group (the keys of a group share it), for metrics.jsonl."""
+        out: dict[str, Protocol] = {}
+        for key, protocol in self.protocol.items():
+            out.setdefault(protocol.get("metric", key), protocol)
+        return out
 
 
 def compare_scores(a: Scores, b: Scores) -> dict[str, tuple[float, float]]:
@@ -148,11 +159,15 @@ def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | t
     ext = None
     if wanted & (NEEDS_FEATURES | NEEDS_PROBS):
         ext = build_extractor(extractor, info, device, inception_path)
+        if wanted & NEEDS_PROBS and isinstance(ext, InceptionExtractor):
+            ext.probe()  # the weights show whether they have a classifier head only when run
         # A TorchScript model shows whether it gives probabilities only when it runs.
         if wanted & NEEDS_PROBS and ext.num_classes == 0 and not isinstance(ext, TorchScriptExtractor):
             raise ConfigError(f"metrics {', '.join(sorted(wanted & NEEDS_PROBS))} need class "
-                              f"probabilities, but the '{ext.name}' extractor gives features only; "
-                              "use --extractor digits (28x28 digits) or a TorchScript classifier")
+                              f"probabilities, but the '{ext.name}' extractor gives features only "
+                              "(the FID Inception has no classifier head); use --extractor digits "
+                              "(28x28 digits), a TorchScript classifier, or --inception weights "
+                              "that return (features, logits) for the Inception Score")
     plan = _Plan(names, ext, opts, keep_features=bool(wanted & NEEDS_REAL_FEATURES),
                  keep_probs=bool(wanted & NEEDS_PROBS))
     if "memorisation" in wanted:
@@ -216,13 +231,17 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
                     out_dir: str | Path | None = None, stats: FeatureStats | None = None,
                     real_n: int | None = None, device: str | torch.device = "cpu",
                     inception_path: str | Path | None = None,
-                    options: MetricOptions | None = None, use_cache: bool = True) -> Scores:
+                    options: MetricOptions | None = None, use_cache: bool = True,
+                    reference: Protocol | None = None) -> Scores:
     """Evaluate ``names`` on generated batches ``fake`` against the data's batches ``real``.
 
     ``info`` describes the data (its name keys the statistics cache; its shape picks the
     ``auto`` extractor). ``stats`` replaces the real pass for FID. ``real_n`` is how many
     real items ``real`` yields at most (part of the cache key). Pictures (toy scatter,
-    closest pairs) are written to ``out_dir`` when given. Returns :class:`Scores`.
+    closest pairs) are written to ``out_dir`` when given. ``reference`` says which real
+    items ``real`` yields (``subset``: how they were chosen, ``data_id``: what identifies the
+    data beyond its name); it keys the cache and goes into every score's protocol.
+    Returns :class:`Scores`.
     """
     names = resolve_names(names, info)
     opts = options or MetricOptions()
@@ -231,7 +250,7 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
     tracker = (nearest.NearestTracker(fake_side.kept_tensor(), opts.memo_neighbours)
                if "memorisation" in names else None)
     ref = _Reference(plan, info, real, stats, real_n,
-                     StatsCache(cache_dir) if use_cache else None, tracker)
+                     StatsCache(cache_dir) if use_cache else None, tracker, reference)
     scores = Scores()
     for name in names:
         values, protocol = METRICS[name](fake_side, ref, plan, info, Path(out_dir) if out_dir else None)
@@ -246,8 +265,9 @@ class _Reference:
 
     def __init__(self, plan: _Plan, info: DataInfo, real: Iterable[Tensor] | None,
                  stats: FeatureStats | None, real_n: int | None, cache: StatsCache | None,
-                 tracker: nearest.NearestTracker | None = None):
+                 tracker: nearest.NearestTracker | None = None, reference: Protocol | None = None):
         self.plan, self.info, self.real, self.cache = plan, info, real, cache
+        self.reference = dict(reference or {})
         self.given_stats = stats
         self.real_n = real_n if real_n is not None else (info.size or "all")
         # Memorisation needs the real images themselves, so its pass cannot come from a cache.
@@ -256,7 +276,7 @@ class _Reference:
 
     def _key(self) -> Protocol:
         key = _base_protocol(self.plan.extractor, tuple(self.info.shape))
-        key.update(data=self.info.name, n=self.real_n)
+        key.update(data=self.info.name, n=self.real_n, **self.reference)
         return key
 
     def side(self) -> _Side:
@@ -277,6 +297,7 @@ class _Reference:
                             "but none was given")
         side = _scan(self.real, self.plan, self.info.name or "real", 0, self.tracker)
         self.real = None  # an iterable may not be readable twice
+        side.stats.protocol.update(self.reference)
         if use_cache and side.stats.n >= 2 and self.plan.extractor is not None:
             feats = side.feature_array().numpy() if self.plan.keep_features else None
             self.cache.save(self._key(), side.stats, feats)
@@ -296,6 +317,8 @@ def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: 
     reference = UNKNOWN if is_unknown(real_protocol) else real_protocol.get("data", UNKNOWN)
     protocol.update(metric=metric, n_fake=fake.n, reference=reference,
                     n_real=real_protocol.get("n", UNKNOWN), **params)
+    if "subset" in real_protocol:
+        protocol["real_subset"] = real_protocol["subset"]
     return protocol
 
 
@@ -344,9 +367,14 @@ def _single_protocol(metric: str, fake: _Side, **params: Any) -> Protocol:
 
 
 def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    """The Inception Score when the classifier is Inception; under any other classifier the
+    same formula is a 'classifier score', named so that it is never read as a published IS."""
     splits = min(plan.opts.is_splits, fake.n)
-    mean, std = classifier.inception_score(_probs(fake, plan), splits)
-    return {"is": mean, "is_std": std}, _single_protocol("is", fake, splits=splits)
+    probs = _probs(fake, plan)
+    mean, std = classifier.inception_score(probs, splits)
+    name = "is" if isinstance(plan.extractor, InceptionExtractor) else "classifier_score"
+    return {name: mean, f"{name}_std": std}, _single_protocol(
+        name, fake, splits=splits, classifier=f"{plan.extractor.name} ({probs.shape[1]} classes)")
 
 
 def _quality(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:

@@ -23,7 +23,7 @@ UNKNOWN_PROTOCOL: Protocol = {"origin": UNKNOWN}
 
 # Fields that describe what was measured, not how: two statistics of different data or
 # sample counts may still be compared by FID (that is the whole point of FID).
-SAMPLE_FIELDS = ("data", "n", "origin", "file", "cache_key")
+SAMPLE_FIELDS = ("data", "n", "origin", "file", "cache_key", "subset", "data_id")
 
 
 class ProtocolMismatch(DataError):

@@ -71,7 +71,8 @@ class GenerativeModel(nn.Module):
         self.info = info
         self.ema_nets = nn.ModuleDict()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.scaler: torch.amp.GradScaler | None = None
+        # fp16 loss scalers, one per optimizer (see setup_scalers); empty = no scaling
+        self.scalers: dict[str, torch.amp.GradScaler] = {}
         # Models conditioned on data.condition (label or text) set their ConditionSpace here;
         # batch_conditions, sample_conditions and parse_condition then serve them all.
         self.space: ConditionSpace | None = None
@@ -261,23 +262,32 @@ class GenerativeModel(nn.Module):
         dtype = torch.bfloat16 if amp == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
+    def setup_scalers(self, device_type: str = "cuda") -> None:
+        """One fp16 loss scaler per optimizer (call after :attr:`optimizers` is set).
+
+        A shared scaler updated after every optimizer's step would let D's overflow halve
+        G's scale and count D's clean steps toward G's growth; with one scaler each, every
+        ``update()`` follows exactly one ``step()`` of its own optimizer."""
+        self.scalers = {name: torch.amp.GradScaler(device_type) for name in self.optimizers}
+
     def optimize(self, name: str, loss: torch.Tensor, module: nn.Module) -> torch.Tensor:
-        """zero_grad, backward, average gradients over ranks, step (with the fp16 scaler).
+        """zero_grad, backward, average gradients over ranks, step (with its fp16 scaler).
 
         Returns the global L2 norm of the (unscaled) gradients, a diagnostic that stays on the
         device: the trainer averages it per log tick like any loss."""
         opt = self.optimizers[name]
+        scaler = self.scalers.get(name)
         opt.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+        if scaler is not None:
+            scaler.scale(loss).backward()
         else:
             loss.backward()
         distributed.all_reduce_grads(module.parameters())
         norm = gradient_norm(module)
-        if self.scaler is not None:
-            norm = norm / self.scaler._get_scale_async()  # a tensor: get_scale() syncs the host
-            self.scaler.step(opt)
-            self.scaler.update()
+        if scaler is not None:
+            norm = norm / scaler._get_scale_async()  # a tensor: get_scale() syncs the host
+            scaler.step(opt)  # skipped when this optimizer's gradients overflowed
+            scaler.update()
         else:
             opt.step()
         return norm

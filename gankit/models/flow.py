@@ -38,6 +38,9 @@ OBJECTIVES = ("mle", "adversarial", "hybrid")
 @dataclass
 class FlowOptions(ModelOptions):
     kind: str = "flow"
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D") if self.objective == "mle" else ()
     objective: str = "mle"  # mle | adversarial | hybrid (Flow-GAN)
     mle_weight: float = 1.0  # hybrid: weight of the batch's NLL (bits/dim or nats) in G's loss
     n_scales: int = 2  # images: RealNVP scales

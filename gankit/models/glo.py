@@ -37,6 +37,9 @@ GON_MOMENTUM = 0.01  # running mean/covariance of GON latents
 @dataclass
 class GLOOptions(ModelOptions):
     kind: str = "glo"
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D")
     z_dim: int = 32
     latent: str = "codes"  # codes (GLO) | gon (gradient origin network)
     code_space: str = "ball"  # ball | sphere: where codes are projected after each step

@@ -47,6 +47,9 @@ def straight_through(logits: Tensor, noise: Tensor | None = None, tau: float = 1
 @dataclass
 class StyleOptions(ModelOptions):
     kind: str = "style"
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss",)
     emb_dim: int = 64  # generators' token embedding (their bi-LSTMs have G.width units)
     tau: float = 1.0  # temperature of the relaxation's gradient
     lambda_cycle: float = 10.0

@@ -37,6 +37,9 @@ LOG_SCALE_MIN = -7.0  # PixelCNN++: keeps a logistic from collapsing onto one bi
 @dataclass
 class VAEOptions(ModelOptions):
     kind: str = "vae"
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D")
     z_dim: int = 32
     likelihood: str = "auto"  # auto | logistic | bernoulli | gaussian (auto: by data)
     mixtures: int = 1  # components of the discretised logistic mixture

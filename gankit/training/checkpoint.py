@@ -71,7 +71,7 @@ def make_checkpoint(model, source, step: int, phase: int, extra: dict[str, Any] 
         "config": model.cfg.to_dict(),
         "model": model_state(model),
         "optimizers": {k: o.state_dict() for k, o in model.optimizers.items()},
-        "scaler": model.scaler.state_dict() if model.scaler is not None else None,
+        "scalers": {name: s.state_dict() for name, s in model.scalers.items()},
         "step": step,
         "phase": phase,
         "rng": rng_state(),
@@ -116,7 +116,10 @@ def restore(model, source, ckpt: dict[str, Any], path: str | Path = "checkpoint"
     for name, opt in model.optimizers.items():
         if name in ckpt["optimizers"]:
             opt.load_state_dict(ckpt["optimizers"][name])
-    if model.scaler is not None and ckpt.get("scaler"):
-        model.scaler.load_state_dict(ckpt["scaler"])
+    for name, scaler in model.scalers.items():
+        # checkpoints before per-optimizer scalers held one shared 'scaler'
+        state = ckpt.get("scalers", {}).get(name) or ckpt.get("scaler")
+        if state:
+            scaler.load_state_dict(state)
     if source is not None and ckpt.get("data") is not None:
         source.load_state_dict(ckpt["data"])

@@ -48,8 +48,9 @@ def _real_batches(source, n: int, batch_size: int = 250):
 
 
 def evaluate_during_training(trainer) -> dict[str, float]:
-    """Compute ``eval.metrics``; keep ``checkpoints/best.pt`` by ``eval.best``."""
-    from gankit.metrics.compute import HIGHER, compute_metrics
+    """Compute ``eval.metrics`` (a :class:`~gankit.metrics.compute.Scores` of floats, with
+    protocols); keep ``checkpoints/best.pt`` by ``eval.best``."""
+    from gankit.metrics.compute import HIGHER, Scores, compute_metrics
 
     cfg = trainer.cfg
     n = cfg.eval.n_samples
@@ -58,19 +59,26 @@ def evaluate_during_training(trainer) -> dict[str, float]:
         for _ in fake:  # the gathers need every rank; the metrics need only rank 0
             pass
         return {}
+    from gankit.data import data_identity
+
+    real_n = max(n, 0) or None
+    reference = {"subset": trainer.source.reference_subset(real_n),
+                 "data_id": data_identity(cfg.data, cfg.train.seed, trainer.info)}
     scores = compute_metrics(
         cfg.eval.metrics,
         fake,
-        _real_batches(trainer.source, max(n, 0) or None),
+        _real_batches(trainer.source, real_n),
         trainer.info, extractor=cfg.eval.extractor, out_dir=trainer.run_dir / "eval",
-        real_n=n, device=trainer.device,
+        real_n=n, device=trainer.device, reference=reference,
     )
-    results = {k: float(v) for k, v in scores.items()}
+    results = Scores()
+    for key, value in scores.items():
+        results.add({key: float(value)}, scores.protocol[key])
     best = cfg.eval.best
     if best and best in results and math.isfinite(results[best]):
         value = results[best]
         sign = 1.0 if best in HIGHER else -1.0
-        previous = getattr(trainer, "best_value", None)
+        previous = trainer.best_value
         if previous is None or sign * value > sign * previous:
             trainer.best_value = value
             ckpt = make_checkpoint(trainer.model, trainer.source, trainer.step, trainer.phase,

@@ -47,6 +47,16 @@ def build_model(cfg: RunConfig, info) -> GenerativeModel:
     return MODELS.get(cfg.model.kind)(cfg, info)
 
 
+def check_config(cfg: RunConfig) -> None:
+    """Build the data and the model of ``cfg`` on the CPU as training would, then drop them:
+    each key is checked by the code that reads it, so ``gankit train --dry-run`` is a full
+    check (an unknown loss or norm, a bad size, a missing data folder) without a run folder."""
+    resolve_device(cfg.train.device)
+    source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    model = build_model(cfg, source.info)
+    model.configure_optimizers()
+
+
 def lr_factor(step: int, steps: int, decay_start: float) -> float:
     """The learning-rate multiplier at (0-based) ``step`` of ``steps``: 1 until
     ``round(decay_start * steps)``, then falling linearly so that the last step gets
@@ -62,9 +72,8 @@ def next_run_dir(root: Path = Path("runs")) -> Path:
     so that ranks listing the folder at different moments agree)."""
     distributed.init_from_env()
     number = 0
-    if distributed.is_main():
-        root.mkdir(parents=True, exist_ok=True)
-        taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
+    if distributed.is_main():  # root is made by the Trainer, once training can start
+        taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
         number = max(taken, default=0) + 1
     return root / f"{distributed.broadcast_int(number):03d}"
 
@@ -101,7 +110,7 @@ class Trainer:
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
                          for name, opt in self.model.optimizers.items()}
         if t.amp == "fp16":
-            self.model.scaler = torch.amp.GradScaler("cuda")
+            self.model.setup_scalers("cuda")
         distributed.broadcast_module(self.model)
         self.step, self.phase = 0, 0
         if ckpt is not None:
@@ -111,6 +120,7 @@ class Trainer:
             if self.device.type == "cuda" and "cuda_rng" in ckpt:
                 # rank 0's stream on this rank's own GPU: ranks draw the same global noise
                 torch.cuda.set_rng_state(ckpt["cuda_rng"], self.device)
+        self.best_value: float | None = self._best_so_far(ckpt)
         if t.compile:
             self._compile()
         self.saved_step = self.step if ckpt is not None else None
@@ -118,9 +128,13 @@ class Trainer:
         self.stop_vote = distributed.StopVote() if distributed.is_distributed() else None
         self.phase_callbacks: list[Callable[[Trainer], None]] = []
         self.running = RunningMeans()
+        # every logged value finite since the last check: kept on the device, read (one host
+        # read) only before something leaves the loop (a log tick, grid, evaluation, checkpoint)
+        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
+        self._create_run_dir()
 
     # ---- run folder ----------------------------------------------------------------------
     @property
@@ -136,10 +150,26 @@ class Trainer:
                 f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
                 "or choose another --out"
             )
+        return None
+
+    def _create_run_dir(self) -> None:
+        # Only once data, model and optimizers are built: a run that fails on bad input
+        # leaves no folder holding a lone config.yaml behind.
         if self.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
-        return None
+
+    def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
+        """The ``eval.best`` score of the run being resumed, so that a resumed run replaces
+        ``best.pt`` only with a better one: best.pt's own record (it may be newer than
+        last.pt's, after a final evaluation), else last.pt's."""
+        metric = self.cfg.eval.best
+        if ckpt is None or not metric:
+            return None
+        best_path = self.run_dir / "checkpoints" / "best.pt"
+        record = load_checkpoint(best_path).get("best") if best_path.is_file() else ckpt.get("best")
+        value = (record or {}).get(metric)
+        return float(value) if value is not None else None
 
     def _compile(self) -> None:
         # Module.compile() keeps the module and its state_dict keys: checkpoints stay portable.
@@ -149,6 +179,8 @@ class Trainer:
     def checkpoint_extra(self) -> dict[str, Any]:
         """What a checkpoint holds beside the model's own state."""
         extra: dict[str, Any] = {"info": vars(self.info).copy()}
+        if self.best_value is not None:
+            extra["best"] = {self.cfg.eval.best: self.best_value}
         if self.device.type == "cuda":
             extra["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return extra
@@ -202,7 +234,9 @@ class Trainer:
                 self._interrupt()
             phase = schedule[self.phase]
             batch = self._batch() if phase.needs_batch else None
-            self.running.add(self.model.train_phase(phase.name, batch, self.step))
+            values = self.model.train_phase(phase.name, batch, self.step)
+            self.running.add(values)
+            self._note_finite(values)
             self.phase += 1
             for callback in self.phase_callbacks:
                 callback(self)
@@ -210,6 +244,18 @@ class Trainer:
         self.step += 1
         if self.cfg.train.ema > 0:
             self.model.update_ema(self.step)
+
+    def _note_finite(self, values: dict[str, torch.Tensor]) -> None:
+        """Fold this phase's losses into the finiteness flag, on the device (no sync)."""
+        if values:
+            flat = torch.cat([v.detach().reshape(-1).to(self._finite.device) for v in values.values()])
+            self._finite &= torch.isfinite(flat).all()
+
+    def check_finite(self) -> None:
+        """TrainingDiverged if a loss went non-finite since the last log tick (every rank
+        takes the same branch: the log holds a collective)."""
+        if distributed.all_agree(not bool(self._finite)):
+            self.log()  # raises TrainingDiverged with the details
 
     def _set_learning_rates(self) -> None:
         """Scale every optimizer's configured rates by the decay factor of this step; a
@@ -230,6 +276,8 @@ class Trainer:
         t, s = self.cfg.train, self.step
         if s % t.log_every == 0:
             self.log()
+        elif any(every and s % every == 0 for every in (t.sample_every, self.cfg.eval.every, t.ckpt_every)):
+            self.check_finite()  # no grid, score or checkpoint of a diverged model
         if self.main and t.sample_every and s % t.sample_every == 0:
             self.write_samples(f"step_{s:07d}")
         if self.cfg.eval.every and s % self.cfg.eval.every == 0:
@@ -247,6 +295,7 @@ class Trainer:
                 f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
                 f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
             )
+        self._finite.fill_(True)
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
                   "time": time.time()}
         self.logger.write(record)
@@ -283,7 +332,7 @@ class Trainer:
         results = evaluate_during_training(self)
         if results and self.main:
             self.logger.write({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
-                               "final": final}, file="metrics.jsonl")
+                               "final": final, "protocol": results.protocols()}, file="metrics.jsonl")
         return results
 
     # ---- signals -------------------------------------------------------------------------

@@ -83,7 +83,9 @@ def test_classifier_metrics_on_real_digits(digits):
     assert scores["modes"] == 10 and scores["mode_kl"] < 0.05
     # Trained with label smoothing 0.05, the classifier's confidence tops out near 0.955,
     # which caps the Inception Score of perfect digits near exp(ln 10 - 0.25) = 7.8.
-    assert scores["confidence"] > 0.9 and 6.5 < scores["is"] < 10
+    assert scores["confidence"] > 0.9 and 6.5 < scores["classifier_score"] < 10
+    assert "is" not in scores  # the digit CNN is not Inception
+    assert scores.protocol["classifier_score"]["classifier"] == "digit-cnn (10 classes)"
     assert scores.protocol["modes"]["extractor"] == "digit-cnn"
 
 
@@ -125,3 +127,45 @@ def test_batches_of():
     seen = []
     out = list(batches_of(7, 3, lambda m, i: seen.append((m, i)) or torch.zeros(m, 2)))
     assert seen == [(3, 0), (3, 1), (1, 2)] and sum(len(b) for b in out) == 7
+
+
+class _TinyInception(torch.nn.Module):
+    """Stands in for an Inception TorchScript: 3x299x299 in, 2048 features (and logits) out."""
+
+    def __init__(self, logits: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = torch.nn.Linear(3, 2048)
+        self.head = torch.nn.Linear(3, 1008) if logits else None
+
+    def forward(self, x):
+        pooled = x.mean((2, 3))
+        if self.head is None:
+            return self.features(pooled)
+        return self.features(pooled), self.head(pooled) * 50
+
+
+def _script(module, path):
+    torch.jit.save(torch.jit.script(module), str(path))
+    return path
+
+
+def test_inception_score_only_from_an_inception_with_logits(tmp_path):
+    from gankit.metrics.classifier import inception_score
+    from gankit.metrics.extractors.inception import tf_inception_input
+
+    images = _images(6, 3)
+    net = _TinyInception(logits=True)
+    path = _script(net, tmp_path / "inception_logits.pt")
+    scores = compute_metrics(["is"], [images], None, INFO, extractor="inception", inception_path=path,
+                             use_cache=False, options=MetricOptions(is_splits=2))
+    assert set(scores) == {"is", "is_std"}
+    assert scores.protocol["is"]["classifier"] == "inception-v3-tf (1008 classes)"
+    with torch.no_grad():
+        probs = net(tf_inception_input(images))[1].softmax(-1)
+    torch.testing.assert_close(torch.tensor(scores["is"]), torch.tensor(inception_score(probs, 2)[0]))
+    # the FID network alone (no classifier head) gives no IS and says why, before any pass
+    plain = _script(_TinyInception(logits=False), tmp_path / "inception_fid.pt")
+    with pytest.raises(ConfigError, match="the FID Inception has no classifier head"):
+        compute_metrics(["is"], iter(()), None, INFO, extractor="inception", inception_path=plain,
+                        use_cache=False)

@@ -139,3 +139,24 @@ def test_lr_decay_reaches_the_optimizers_and_resumes_bit_identically(tmp_path):
     assert constant.model.optimizers["G"].param_groups[0]["lr"] == 0.01
     differs = any(not torch.equal(v, constant.model.state_dict()[k]) for k, v in whole.model.state_dict().items())
     assert differs
+
+
+def test_non_finite_loss_is_caught_before_a_grid_or_an_evaluation_between_log_ticks(tmp_path):
+    # log ticks every 100 steps; a grid and an evaluation at step 7, a checkpoint every 4
+    cfg = tiny_toy_config(**{"train.log_every": 100, "train.sample_every": 7, "train.ckpt_every": 4,
+                             "train.steps": 20, "eval.every": 7, "eval.metrics": "fid",
+                             "eval.extractor": "identity", "eval.n_samples": 64})
+    trainer = Trainer(cfg, tmp_path / "run")
+
+    def poison(tr):
+        if tr.step == 6:
+            with torch.no_grad():
+                for p in tr.model.D.parameters():
+                    p.fill_(float("nan"))
+
+    trainer.phase_callbacks.append(poison)
+    with pytest.raises(TrainingDiverged, match=r"loss/.*non-finite by step 7;.*step 4"):
+        trainer.fit()
+    assert not (tmp_path / "run" / "samples" / "step_0000007.png").exists()
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 4

