@@ -88,6 +88,9 @@ def run_topic(name: str, out: Path, size: str = "full", seed: int = 0) -> dict[s
     """
     topic = TOPICS.get(name)
     check_size(size)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise GankitError(f"--out '{out}' is a file; give a folder for the figure and the JSON")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -99,7 +102,6 @@ def run_topic(name: str, out: Path, size: str = "full", seed: int = 0) -> dict[s
         torch.set_num_threads(threads)
     record = {"topic": name, "title": topic.title, "size": size, "seed": seed,
               "seconds": round(seconds, 2), **numbers}
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     draw(out / f"{name}.png")
     tmp = out / f".{name}.json.tmp"

@@ -90,7 +90,7 @@ def _draw(n: dict[str, Any], samples: dict[str, torch.Tensor], path: Path) -> No
     means = mixture("ring8")[0]
     for row, (name, log) in zip(axes, n["runs"].items()):
         occ = torch.tensor(log["occupancy"]).T
-        im = row[0].imshow(occ, aspect="auto", cmap="viridis", vmin=0, vmax=1,
+        im = row[0].imshow(occ.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1,
                            extent=(log["step"][0], log["step"][-1], 7.5, -0.5))
         row[0].set(xlabel="training step", ylabel="mode (nearest to the sample)",
                    title=f"{name}: share of samples nearest each mode")

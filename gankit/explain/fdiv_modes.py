@@ -93,10 +93,10 @@ def _draw(n: dict[str, Any], path: Path) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     x = torch.linspace(-5, 5, 400)
     p = sum(torch.distributions.Normal(m, SPREAD).log_prob(x).exp() for m in MODES) / 2
-    a.fill_between(x, p, color="0.85", label="target P (two modes)")
+    a.fill_between(x.numpy(), p.numpy(), color="0.85", label="target P (two modes)")
     for d, fitted in n["fits"].items():
         q = torch.distributions.Normal(fitted["mu"], fitted["sigma"]).log_prob(x).exp()
-        a.plot(x, q, label=f"{d}: mu={fitted['mu']:.2f}, sigma={fitted['sigma']:.2f}")
+        a.plot(x.numpy(), q.numpy(), label=f"{d}: mu={fitted['mu']:.2f}, sigma={fitted['sigma']:.2f}")
     a.set(xlabel="x", ylabel="density", title="A single Gaussian fitted with each f-divergence")
     a.legend(fontsize=7)
     for d, fitted in n["fits"].items():
