@@ -1,4 +1,4 @@
-"""``gankit train | sample | interpolate | eval``: one command line for every model.
+"""``gankit train | sample | interpolate | eval | explain``: one command line for every model.
 
 Errors caused by the user's input print one line (``error: ...``) and exit with code 2.
 """
@@ -148,6 +148,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from gankit.explain import TOPICS, explanation, run_topic
+
+    if args.topic is None:
+        for name in TOPICS:
+            print(f"{name:30} {TOPICS.get(name).title}")
+        print("\nrun one with: gankit explain TOPIC [--out DIR] [--quick]")
+        return 0
+    record = run_topic(args.topic, Path(args.out), "quick" if args.quick else "full", args.seed)
+    print(explanation(args.topic, record))
+    print(f"\nwrote {Path(args.out) / args.topic}.png and .json ({record['seconds']:.1f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gankit", description="Train, sample and evaluate generative models.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -195,6 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_arguments(e)
     e.set_defaults(func=cmd_eval)
+
+    x = sub.add_parser("explain", help="a lecture claim shown by a small computed experiment")
+    x.add_argument("topic", nargs="?", help="the topic; without one, list the topics")
+    x.add_argument("--out", default="runs/explain", help="folder for TOPIC.png and TOPIC.json")
+    x.add_argument("--quick", action="store_true", help="the small size the tests use (seconds)")
+    x.add_argument("--seed", type=int, default=0)
+    x.set_defaults(func=cmd_explain)
     return p
 
 
