@@ -20,12 +20,12 @@ import torch
 
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
-from gankit.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
+from gankit.errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import tune_allocator
-from gankit.training import distributed
-from gankit.training.checkpoint import atomic_save, load_checkpoint, make_checkpoint, restore, set_rng_state
+from gankit.training import distributed, lock
+from gankit.training.checkpoint import load_checkpoint, make_checkpoint, restore, save_checkpoint, set_rng_state
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
 
 
@@ -128,16 +128,21 @@ class Trainer:
         return self.run_dir / "checkpoints" / "last.pt"
 
     def _check_run_dir(self, resume: bool) -> dict[str, Any] | None:
-        if resume:
-            ckpt = load_checkpoint(self.ckpt_path)
-            return ckpt
-        if self.ckpt_path.exists():
-            raise CheckpointError(
-                f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
-                "or choose another --out"
-            )
+        # lock and probe the folder before any data or model work (one-line errors)
+        locked = self.main and lock.claim_run_dir(self.run_dir, create=not resume)
+        try:
+            if resume:
+                return load_checkpoint(self.ckpt_path)
+            if self.ckpt_path.exists():
+                raise CheckpointError(
+                    f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
+                    "or choose another --out"
+                )
+        except CheckpointError:
+            if locked:
+                lock.release(self.run_dir)
+            raise
         if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
         return None
 
@@ -172,6 +177,8 @@ class Trainer:
         finally:
             self.progress.close()
             self.logger.close()
+            if self.main:
+                lock.release(self.run_dir)
             self._restore_signal_handlers(handlers)
             if self.stop_vote is not None:
                 self.stop_vote.close()
@@ -220,7 +227,10 @@ class Trainer:
                 group["lr"] = base * factor
 
     def _batch(self) -> dict[str, torch.Tensor]:
-        batch = self.source.next_batch()
+        try:
+            batch = self.source.next_batch()
+        except DataError as e:  # a bad file met mid-run (data.on_bad=error)
+            raise DataError(f"{e}; {self._kept_checkpoint()}") from None
         if self.cfg.train.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
                      for k, v in batch.items()}
@@ -249,6 +259,8 @@ class Trainer:
             )
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
                   "time": time.time()}
+        if hasattr(self.source, "log_values"):  # e.g. data/skipped under data.on_bad=skip
+            record.update(self.source.log_values())
         self.logger.write(record)
         self.progress.update(self.step, values)
 
@@ -260,10 +272,17 @@ class Trainer:
             if distributed.all_agree(not bool(self.running.all_finite())):
                 self.log()  # raises TrainingDiverged with the details
         if self.main:
-            atomic_save(make_checkpoint(self.model, self.source, self.step, self.phase,
-                                        self.checkpoint_extra()), self.ckpt_path)
+            save_checkpoint(make_checkpoint(self.model, self.source, self.step, self.phase,
+                                            self.checkpoint_extra()),
+                            self.ckpt_path, self.run_dir, self.saved_step)
         self.saved_step = self.step
         distributed.barrier()
+
+    def _kept_checkpoint(self) -> str:
+        if self.saved_step is None:
+            return "no checkpoint had been written yet"
+        return (f"the checkpoint of step {self.saved_step} is kept; continue with: "
+                f"gankit train --resume {self.run_dir}")
 
     def write_samples(self, name: str) -> None:
         from gankit.viz import save_samples
