@@ -20,7 +20,8 @@ import torch
 
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
-from gankit.errors import CheckpointError, ConfigError, DataError, TrainingDiverged, TrainingInterrupted
+from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, TrainingDiverged,
+                           TrainingInterrupted)
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import tune_allocator
@@ -63,7 +64,11 @@ def next_run_dir(root: Path = Path("runs")) -> Path:
     distributed.init_from_env()
     number = 0
     if distributed.is_main():
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise GankitError(f"cannot create the runs folder '{root}' ({e.strerror or e}); "
+                              "give a writable run folder with --out") from None
         taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()]
         number = max(taken, default=0) + 1
     return root / f"{distributed.broadcast_int(number):03d}"

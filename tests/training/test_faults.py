@@ -234,6 +234,14 @@ def test_run_folder_below_a_file_is_refused_before_any_work(tmp_path, capsys, no
     assert (tmp_path / "file").read_text() == "x"
 
 
+def test_default_runs_folder_that_cannot_be_made_is_one_line(tmp_path, monkeypatch, capsys,
+                                                             no_training_work):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").write_text("not a folder")
+    assert main(["train", *TINY]) == 2
+    assert "cannot create the runs folder 'runs' (File exists)" in one_error_line(capsys.readouterr().err)
+
+
 def test_missing_parent_folders_are_created(tmp_path):
     run = tmp_path / "a" / "b" / "run"
     assert main(["train", *TINY, "train.steps=2", "--out", str(run)]) == 0
