@@ -72,7 +72,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"run folder: {run_dir}", file=sys.stderr)
     trainer.fit()
     if trainer.main:
-        print(f"done: {trainer.ckpt_path} (step {trainer.step}); samples in {run_dir / 'samples'}")
+        skipped = len(getattr(trainer.source, "bad_files", ()))  # data.on_bad=skip
+        note = f"; {skipped} unreadable image(s) skipped" if skipped else ""
+        print(f"done: {trainer.ckpt_path} (step {trainer.step}); samples in {run_dir / 'samples'}{note}")
     return 0
 
 

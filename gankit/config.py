@@ -30,6 +30,7 @@ class DataConfig:
     channels: int = 0  # 0 = the data's own; 1 = grayscale, 3 = RGB
     batch_size: int = 64
     workers: int = 2  # DataLoader workers for streamed folders
+    on_bad: str = "error"  # error | skip: an unreadable image met while streaming a folder
     resident: str = "auto"  # auto | yes | no: keep the whole data set on the device as one tensor
     resident_max_mb: int = 2048  # auto keeps data resident below this size
     toy_samples: int = 100_000  # size of a synthetic toy data set
@@ -382,6 +383,7 @@ def validate(cfg: RunConfig) -> None:
     choices = {
         "data.resident": (cfg.data.resident, ("auto", "yes", "no")),
         "data.condition": (cfg.data.condition, ("none", "label", "text")),
+        "data.on_bad": (cfg.data.on_bad, ("error", "skip")),
         "optim.name": (cfg.optim.name, ("adam", "rmsprop")),
         "optim.impl": (cfg.optim.impl, ("auto", "foreach", "fused", "single")),
         "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),

@@ -179,7 +179,7 @@ def _folder(cfg: DataConfig, path: Path):
         print(f"data: {report.summary()}")
     if resident:
         return {"x": x, "y": y}, None, info
-    return None, folders.ImageFolderDataset(path, size, channels, report=report), info
+    return None, folders.ImageFolderDataset(path, size, channels, report=report, flag_bad=True), info
 
 
 def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
@@ -208,4 +208,5 @@ def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0
     tensors, dataset, info = load_tensors(cfg, seed)
     if tensors is not None:
         return ResidentSource(tensors, info, cfg.batch_size, seed, device, rank, world)
-    return StreamingSource(dataset, info, cfg.batch_size, seed, device, cfg.workers, rank, world)
+    return StreamingSource(dataset, info, cfg.batch_size, seed, device, cfg.workers, rank, world,
+                           on_bad=cfg.on_bad)

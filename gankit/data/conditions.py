@@ -91,6 +91,9 @@ def read_tags(path: str | Path) -> list[tuple[int, str, str]]:
         if not line or line.startswith("#"):
             continue
         name, tags = _split_line(line)
+        if not _inside_folder(name):
+            raise DataError(f"tags file '{path}' line {number} names '{name}', a path outside the "
+                            "data folder; give names relative to the folder, without '..'")
         if name in seen:
             raise DataError(f"tags file '{path}' names '{name}' twice (lines {seen[name]} and "
                             f"{number}); keep one line per image")
@@ -99,6 +102,15 @@ def read_tags(path: str | Path) -> list[tuple[int, str, str]]:
     if not entries:
         raise DataError(f"tags file '{path}' has no entries; write one line per image: name, tags")
     return entries
+
+
+def _inside_folder(name: str) -> bool:
+    """Whether ``name`` stays inside the folder it is relative to: not absolute (POSIX or
+    Windows, drive letters included) and no '..' component."""
+    posix = name.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        return False
+    return ".." not in posix.split("/")
 
 
 def _split_line(line: str) -> tuple[str, str]:

@@ -16,7 +16,10 @@ Bad files never crash a run; they are counted in :attr:`ScanReport.skipped` by r
 * :class:`ImageFolderDataset` may still meet a file that is damaged in the middle. It then
   returns the next readable item (``i+1``, ``i+2``, ... wrapping around) with that item's
   label, so a DataLoader worker never dies and the result stays deterministic; the bad file
-  is recorded in ``dataset.failures`` (per process) and reported once with a warning.
+  is recorded in ``dataset.failures`` (per process) and reported once with a warning. For
+  training (``flag_bad=True``) the item says instead that its file failed, and the streaming
+  source applies ``data.on_bad``: stop with the file's name (``error``, the default) or
+  count the distinct bad files and log the count (``skip``).
 
 Resizing: the shorter side is scaled to ``size`` with Pillow's LANCZOS filter (antialiased
 when shrinking, sharp when enlarging) and the centre ``size x size`` square is kept. Both
@@ -224,7 +227,7 @@ def _reason(exc: BaseException) -> str:
         return "corrupt"
     if isinstance(exc, OSError) and exc.errno is not None:  # missing, no permission, I/O
         return "unreadable"
-    if isinstance(exc, EOFError) or "truncated" in str(exc):
+    if isinstance(exc, EOFError) or "truncated" in str(exc).lower():
         return "truncated"
     return "corrupt"
 
@@ -302,8 +305,11 @@ class ImageFolderDataset(Dataset):
     """Streams a folder of images: item ``i`` is ``{'x': [C, size, size], 'y': int64}``."""
 
     def __init__(self, root: str | Path, size: int, channels: int,
-                 report: ScanReport | None = None):
+                 report: ScanReport | None = None, flag_bad: bool = False):
         _check_format(size, channels)
+        # flag_bad: items carry 'bad' (the requested index when its file failed, else -1) and
+        # nothing is warned here; the training source decides (data.on_bad) in the main process
+        self.flag_bad = flag_bad
         report = report if report is not None else scan_folder(root)
         self.root = report.root or Path(root)
         self.class_names = list(report.class_names)
@@ -327,14 +333,31 @@ class ImageFolderDataset(Dataset):
             except Exception as e:  # noqa: BLE001 -- one bad file must not kill a worker
                 self._record_failure(self.paths[j], e)
                 continue
-            return {"x": _to_tensor(pixels), "y": torch.tensor(self.labels[j])}
+            item = {"x": _to_tensor(pixels), "y": torch.tensor(self.labels[j])}
+            if self.flag_bad:
+                item["bad"] = torch.tensor(index if k > 0 else -1)
+            return item
         raise DataError(f"none of the {n} images in '{self.root}' could be decoded; "
                         f"check the files (e.g. '{self.paths[0]}')")
 
     def _record_failure(self, path: str, exc: Exception) -> None:
         self.failures[path] = _reason(exc)
+        if self.flag_bad:
+            return
         warnings.warn(f"skipping unreadable image '{path}' ({self.failures[path]}: {exc}); "
                       f"the next image is used in its place", stacklevel=2)
+
+
+def bad_file_error(path: str | Path) -> DataError:
+    """The error for an image that failed while training, with the reason found by decoding
+    it once more here (the worker that met it may be another process)."""
+    try:
+        _decode(path, 8, 1)
+        reason = "could not be read a moment ago"
+    except Exception as e:  # noqa: BLE001 -- any decoding failure is the reason
+        reason = f"{_reason(e)}: {str(e).splitlines()[0][:120] if str(e) else type(e).__name__}"
+    return DataError(f"cannot read image '{path}' ({reason}); training stopped (data.on_bad=error): "
+                     "replace or remove the file, or set data.on_bad=skip to skip such files")
 
 
 def load_folder_tensor(root: str | Path, size: int, channels: int,

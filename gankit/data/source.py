@@ -8,6 +8,7 @@ N ranks with ``batch_size / N`` each see exactly the batch one process would.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterator
 
 import torch
@@ -165,8 +166,10 @@ class StreamingSource:
     """A large folder streamed through a DataLoader with workers, in the same resumable order."""
 
     def __init__(self, dataset: Dataset, info: DataInfo, batch_size: int, seed: int,
-                 device: torch.device, workers: int = 2, rank: int = 0, world: int = 1):
+                 device: torch.device, workers: int = 2, rank: int = 0, world: int = 1,
+                 on_bad: str = "error"):
         self.info, self.dataset, self.device = info, dataset, device
+        self.on_bad, self.bad_files = on_bad, set()  # indices of files that failed to decode
         self.batch_size = per_rank_batch(batch_size, world)
         self.order = _Order(len(dataset), batch_size, seed)  # type: ignore[arg-type]
         self.rank, self.world, self.workers = rank, world, workers
@@ -185,9 +188,31 @@ class StreamingSource:
         if self._it is None:
             self._start()
         batch = next(self._it)  # type: ignore[arg-type]
+        if "bad" in batch:
+            self._check_bad(batch.pop("bad"))
         self.order.next_indices()  # the trainer's own copy of the position
         self._consumed = self.order.state_dict()
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def _check_bad(self, bad: torch.Tensor) -> None:
+        """Apply data.on_bad to the files this batch could not read (their places were
+        filled by the next readable items, deterministically)."""
+        new = sorted(set(bad[bad >= 0].tolist()) - self.bad_files)
+        if not new:
+            return
+        from gankit.data.folders import bad_file_error
+
+        paths = [self.dataset.paths[i] for i in new]  # type: ignore[attr-defined]
+        if self.on_bad == "error":
+            raise bad_file_error(paths[0])
+        if not self.bad_files:
+            print(f"data: skipping unreadable image '{paths[0]}' (data.on_bad=skip); "
+                  "the count of skipped files is logged as data/skipped", file=sys.stderr)
+        self.bad_files.update(new)
+
+    def log_values(self) -> dict[str, float]:
+        """What the trainer adds to each log record: the files skipped so far."""
+        return {"data/skipped": float(len(self.bad_files))} if self.on_bad == "skip" else {}
 
     def state_dict(self) -> dict[str, Any]:
         return dict(self._consumed)
@@ -210,4 +235,6 @@ class StreamingSource:
         n = len(self.dataset)  # type: ignore[arg-type]
         idx = reference_indices(n, max_items or n, self._labels())
         subset = torch.utils.data.Subset(self.dataset, idx.tolist())
-        yield from DataLoader(subset, batch_size=batch_size, num_workers=self.workers)
+        for batch in DataLoader(subset, batch_size=batch_size, num_workers=self.workers):
+            batch.pop("bad", None)  # metrics read what decodes; data.on_bad governs training
+            yield batch

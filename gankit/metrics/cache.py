@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from gankit.errors import DataError
 from gankit.metrics.protocol import Protocol, to_json
 from gankit.metrics.stats import FeatureStats, read_npz
 
@@ -46,7 +48,11 @@ class StatsCache:
         path = self.path(key)
         if not path.is_file():
             return None
-        stats, features = read_npz(path, with_features=need_features)
+        try:
+            stats, features = read_npz(path, with_features=need_features)
+        except DataError as e:  # a damaged entry (e.g. copied in): measure again, replace it
+            warnings.warn(f"ignoring a damaged cache entry: {e}", stacklevel=2)
+            return None
         if stats.protocol.get("cache_key") != to_json(key) or (need_features and features is None):
             return None
         return stats, features

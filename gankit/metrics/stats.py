@@ -6,9 +6,12 @@ go both ways.
 """
 from __future__ import annotations
 
+import os
+import uuid
 import warnings
 import zipfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -101,9 +104,7 @@ class FeatureStats:
                   "protocol": np.array(to_json(self.protocol))}
         if features is not None:
             arrays["features"] = np.asarray(features, np.float32)
-        tmp = path.with_name(f".{path.name}.tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        write_atomic(path, lambda f: np.savez(f, **arrays))
         return path
 
     @classmethod
@@ -114,6 +115,23 @@ class FeatureStats:
         """
         stats, _ = read_npz(path, with_features=False)
         return stats
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a temporary file of its own in ``path``'s folder, then rename it over
+    ``path``: concurrent writers of one path (two evaluations filling the same cache entry)
+    leave one of their files whole, never a mix, and a failed write leaves ``path`` alone."""
+    # a name of its own per writer (mkstemp would also do, but makes the file owner-only)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def read_npz(path: str | Path, with_features: bool = True) -> tuple[FeatureStats, np.ndarray | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,21 +20,119 @@ import gankit
 from gankit.errors import CheckpointError
 
 FORMAT = "gankit-checkpoint"
+REQUIRED = ("kind", "config", "model", "optimizers", "step", "phase", "rng")
+
+
+SLOW_SAVE_ENV = "GANKIT_TEST_SLOW_SAVE"  # test-only: seconds to sleep per write call
+
+
+class _SlowWriter:
+    """Test-only file wrapper that sleeps before each write, so that a kill -9 can land
+    while a checkpoint is half written (see benchmarks/kill9.py)."""
+
+    def __init__(self, f, delay: float):
+        self.f, self.delay = f, delay
+
+    def write(self, data) -> int:
+        time.sleep(self.delay)
+        return self.f.write(data)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+class _ErrorKeeper:
+    """Passes writes through and keeps the first OSError: torch's zip writer reacts to a
+    failed write by failing again in its cleanup, and that RuntimeError hides the disk's
+    own error (ENOSPC, EIO) that the user needs to see."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def _writer(f):
+    """The object ``torch.save`` writes to: the file itself, or the slow test wrapper."""
+    delay = float(os.environ.get(SLOW_SAVE_ENV) or 0)
+    return _SlowWriter(f, delay) if delay > 0 else f
+
+
+def _fsync_dir(folder: Path) -> None:
+    # the rename lives in the folder's entries: without this a power cut may forget it
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. a platform without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+
+    Whatever happens meanwhile (kill -9, a full disk), ``path`` holds either the old or the
+    new checkpoint, never a mix; a failed write removes its temporary file and re-raises.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
-            torch.save(obj, f)
+            out = _ErrorKeeper(_writer(f))
+            try:
+                torch.save(obj, out)
+            except Exception:
+                if out.error is not None:
+                    raise out.error from None
+                raise
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the temporary files of writes that a killed process never finished (call it
+    only while holding the run's lock: a live writer's file would go too)."""
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except OSError:
+            pass
+    return removed
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: Path, run_dir: Path, saved_step: int | None) -> None:
+    """:func:`atomic_save` whose failures (disk full, I/O error) are one-line errors that say
+    which checkpoint survives and how to continue."""
+    try:
+        atomic_save(ckpt, path)
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        if saved_step is not None:
+            then = f"the previous checkpoint (step {saved_step}) is intact; free space or fix the " \
+                   f"disk, then continue with: gankit train --resume {run_dir}"
+        else:
+            then = "no earlier checkpoint exists; free space or fix the disk and train again"
+        raise CheckpointError(f"could not write checkpoint '{path}' ({reason}); {then}") from None
 
 
 def rng_state() -> dict[str, Any]:
@@ -96,6 +195,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a gankit checkpoint (no '{FORMAT}' marker)")
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint '{path}' is incomplete (no {', '.join(missing)}); "
+                              "use another checkpoint or retrain")
     return ckpt
 
 

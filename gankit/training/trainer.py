@@ -11,6 +11,7 @@ at a step boundary.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from pathlib import Path
@@ -20,12 +21,13 @@ import torch
 
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
-from gankit.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
+from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, TrainingDiverged,
+                           TrainingInterrupted)
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import tune_allocator
-from gankit.training import distributed
-from gankit.training.checkpoint import atomic_save, load_checkpoint, make_checkpoint, restore, set_rng_state
+from gankit.training import distributed, lock
+from gankit.training.checkpoint import load_checkpoint, make_checkpoint, restore, save_checkpoint, set_rng_state
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
 
 
@@ -73,9 +75,21 @@ def next_run_dir(root: Path = Path("runs")) -> Path:
     distributed.init_from_env()
     number = 0
     if distributed.is_main():  # root is made by the Trainer, once training can start
+        if root.exists() and not root.is_dir():
+            raise GankitError(f"cannot create the runs folder '{root}' (File exists); "
+                              "give a writable run folder with --out")
         taken = [int(p.name) for p in root.iterdir() if p.name.isdigit()] if root.is_dir() else []
         number = max(taken, default=0) + 1
     return root / f"{distributed.broadcast_int(number):03d}"
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 class Trainer:
@@ -95,6 +109,16 @@ class Trainer:
             raise ConfigError("train.amp=fp16 needs a GPU; use train.amp=bf16 or none on the CPU")
         self.main = distributed.is_main()
         ckpt = self._check_run_dir(resume)
+        try:
+            self._build(ckpt)
+        except BaseException:
+            self._abandon_run_dir()
+            raise
+        self._create_run_dir()
+
+    def _build(self, ckpt: dict[str, Any] | None) -> None:
+        """Data, model, optimizers and loop state (restored from ``ckpt`` when resuming)."""
+        cfg, t = self.cfg, self.cfg.train
         torch.manual_seed(t.seed)
         self.source = build_source(cfg.data, t.seed, self.device, distributed.rank(), distributed.world_size())
         self.info = self.source.info
@@ -134,7 +158,6 @@ class Trainer:
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
-        self._create_run_dir()
 
     # ---- run folder ----------------------------------------------------------------------
     @property
@@ -142,21 +165,43 @@ class Trainer:
         return self.run_dir / "checkpoints" / "last.pt"
 
     def _check_run_dir(self, resume: bool) -> dict[str, Any] | None:
-        if resume:
-            ckpt = load_checkpoint(self.ckpt_path)
-            return ckpt
-        if self.ckpt_path.exists():
-            raise CheckpointError(
-                f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
-                "or choose another --out"
-            )
+        # lock and probe the folder before any data or model work (one-line errors); remember
+        # the folders this makes, so that a run failing on bad input removes them again
+        self._made_dirs = [] if resume else _missing_folders(self.run_dir)
+        locked = self.main and lock.claim_run_dir(self.run_dir, create=not resume)
+        try:
+            if resume:
+                return load_checkpoint(self.ckpt_path)
+            if self.ckpt_path.exists():
+                raise CheckpointError(
+                    f"'{self.run_dir}' already holds a run; resume it with --resume {self.run_dir} "
+                    "or choose another --out"
+                )
+        except CheckpointError:
+            if locked:
+                lock.release(self.run_dir)
+            raise
         return None
+
+    def _abandon_run_dir(self) -> None:
+        """Construction failed (bad data, config or model): unlock, and remove the folders
+        this trainer made, which hold nothing but the lock and an empty checkpoints/."""
+        if not self.main:
+            return
+        lock.release(self.run_dir)
+        if not self._made_dirs:
+            return
+        for leftover in (self.run_dir / lock.LOCK_NAME, self.run_dir / "checkpoints"):
+            with contextlib.suppress(OSError):
+                leftover.unlink() if leftover.is_file() else leftover.rmdir()
+        for folder in self._made_dirs:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
     def _create_run_dir(self) -> None:
         # Only once data, model and optimizers are built: a run that fails on bad input
         # leaves no folder holding a lone config.yaml behind.
         if self.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
 
     def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
@@ -204,6 +249,8 @@ class Trainer:
         finally:
             self.progress.close()
             self.logger.close()
+            if self.main:
+                lock.release(self.run_dir)
             self._restore_signal_handlers(handlers)
             if self.stop_vote is not None:
                 self.stop_vote.close()
@@ -266,7 +313,10 @@ class Trainer:
                 group["lr"] = base * factor
 
     def _batch(self) -> dict[str, torch.Tensor]:
-        batch = self.source.next_batch()
+        try:
+            batch = self.source.next_batch()
+        except DataError as e:  # a bad file met mid-run (data.on_bad=error)
+            raise DataError(f"{e}; {self._kept_checkpoint()}") from None
         if self.cfg.train.channels_last:
             batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
                      for k, v in batch.items()}
@@ -298,6 +348,8 @@ class Trainer:
         self._finite.fill_(True)
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
                   "time": time.time()}
+        if hasattr(self.source, "log_values"):  # e.g. data/skipped under data.on_bad=skip
+            record.update(self.source.log_values())
         self.logger.write(record)
         self.progress.update(self.step, values)
 
@@ -309,10 +361,17 @@ class Trainer:
             if distributed.all_agree(not bool(self.running.all_finite())):
                 self.log()  # raises TrainingDiverged with the details
         if self.main:
-            atomic_save(make_checkpoint(self.model, self.source, self.step, self.phase,
-                                        self.checkpoint_extra()), self.ckpt_path)
+            save_checkpoint(make_checkpoint(self.model, self.source, self.step, self.phase,
+                                            self.checkpoint_extra()),
+                            self.ckpt_path, self.run_dir, self.saved_step)
         self.saved_step = self.step
         distributed.barrier()
+
+    def _kept_checkpoint(self) -> str:
+        if self.saved_step is None:
+            return "no checkpoint had been written yet"
+        return (f"the checkpoint of step {self.saved_step} is kept; continue with: "
+                f"gankit train --resume {self.run_dir}")
 
     def write_samples(self, name: str) -> None:
         from gankit.viz import save_samples
