@@ -72,63 +72,93 @@ def adam(params, lr: float, o) -> torch.optim.Adam:
     return torch.optim.Adam(list(params), lr=lr, betas=(o.beta1, o.beta2), fused=True)
 
 
+class Batches:
+    """A resident data set served in per-epoch random orders, as a hand-written loop does."""
+
+    def __init__(self, tensors: dict[str, torch.Tensor], batch: int):
+        self.tensors, self.batch = tensors, batch
+        self.n = len(tensors["x"])
+        self.perm, self.pos = torch.randperm(self.n), self.n
+
+    def next(self) -> dict[str, torch.Tensor]:
+        if self.pos + self.batch > self.n:
+            self.perm, self.pos = torch.randperm(self.n), 0
+        idx = self.perm[self.pos:self.pos + self.batch]
+        self.pos += self.batch
+        return {k: v[idx] for k, v in self.tensors.items()}
+
+
+def decay_lrs(opts: dict[str, tuple[torch.optim.Optimizer, float]], step: int, cfg) -> None:
+    """Linear decay over the last ``1 - optim.decay_start`` of the run."""
+    steps, start = cfg.train.steps, int(round(cfg.optim.decay_start * cfg.train.steps))
+    if step >= start and steps > start:
+        for opt, lr in opts.values():
+            opt.param_groups[0]["lr"] = lr * (1.0 - (step - start) / (steps - start))
+
+
+def ema_update(ema: torch.nn.Module, live: torch.nn.Module, step: int, cfg) -> None:
+    with torch.no_grad():
+        decay = cfg.train.ema if step >= cfg.train.ema_start else 0.0
+        torch._foreach_lerp_(list(ema.parameters()), list(live.parameters()), 1.0 - decay)
+        buffers = list(ema.buffers())
+        if buffers:
+            torch._foreach_copy_(buffers, list(live.buffers()))
+
+
 def bare_gan(cfg) -> None:
-    """A GAN written by hand: nonsaturating loss, optional R1, EMA of G, linear lr decay."""
+    """A GAN written by hand: nonsaturating loss, optional R1, EMA of G, linear lr decay; with
+    ``data.condition=label`` one-hot labels into G and a projection D, matching-aware."""
     from gankit.data import load_tensors
     from gankit.nets import build_discriminator, build_generator
 
-    t, o, seed = cfg.train, cfg.optim, cfg.train.seed
-    torch.manual_seed(seed)
-    tensors, _, info = load_tensors(cfg.data, seed)
-    x = tensors["x"]
-    G = build_generator(cfg.G, info, cfg.model.z_dim)
-    D = build_discriminator(cfg.D, info)
+    t, o, z_dim = cfg.train, cfg.optim, cfg.model.z_dim
+    torch.manual_seed(t.seed)
+    tensors, _, info = load_tensors(cfg.data, t.seed)
+    k = info.num_classes if cfg.data.condition == "label" else 0
+    G = build_generator(cfg.G, info, z_dim, k)
+    D = build_discriminator(cfg.D, info, k, cfg.model.cond_mode)
     ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_g, opt_d = adam(G.parameters(), o.lr_g, o), adam(D.parameters(), o.lr_d, o)
-    ema_p, live_p = list(ema.parameters()), list(G.parameters())
-    ema_b, live_b = list(ema.buffers()), list(G.buffers())
-    n, b = len(x), cfg.data.batch_size
-    decay_from = int(round(o.decay_start * t.steps))
-    r1 = cfg.loss.penalty == "r1"
-    perm, pos = torch.randperm(n), n
+    opts = {"G": (adam(G.parameters(), o.lr_g, o), o.lr_g), "D": (adam(D.parameters(), o.lr_d, o), o.lr_d)}
+    data, b, w = Batches({"x": tensors["x"], "y": tensors["y"]} if k else {"x": tensors["x"]},
+                         cfg.data.batch_size), cfg.data.batch_size, cfg.model.mismatch_weight
     for step in range(t.steps):
-        if step >= decay_from and t.steps > decay_from:
-            factor = 1.0 - (step - decay_from) / (t.steps - decay_from)
-            for opt, lr in ((opt_g, o.lr_g), (opt_d, o.lr_d)):
-                opt.param_groups[0]["lr"] = lr * factor
-        if pos + b > n:
-            perm, pos = torch.randperm(n), 0
-        real = x[perm[pos:pos + b]]
-        pos += b
+        decay_lrs(opts, step, cfg)
+        batch = data.next()
+        real, c = batch["x"], F.one_hot(batch["y"], k).float() if k else None
         D.requires_grad_(True)
         G.requires_grad_(False)
         with torch.no_grad():
-            fake = G(torch.randn(b, cfg.model.z_dim))
-        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
-        if r1:  # on a second forward of the real batch, as gankit's r1_penalty does
+            fake = G(torch.randn(b, z_dim), c)
+        real_out = D(real, c)
+        loss_d = F.softplus(-real_out).mean() + F.softplus(D(fake, c)).mean()
+        if k:  # matching-aware: real digits with another item's (different) label count as fake
+            same = batch["y"][:, None] == batch["y"][None, :]
+            partners = torch.rand(b, b).masked_fill(same, -1.0).argmax(1)
+            loss_d = (1 - w) * loss_d + w * (F.softplus(-real_out).mean()
+                                             + F.softplus(D(real, c[partners])).mean())
+        if cfg.loss.penalty == "r1":  # on a second forward of the real batch, as gankit does
             x_r = real.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(x_r).sum(), x_r, create_graph=True)
+            (grad,) = torch.autograd.grad(D(x_r, c).sum(), x_r, create_graph=True)
             loss_d = loss_d + 0.5 * cfg.loss.penalty_weight * grad.square().flatten(1).sum(1).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        step_opt(opts["D"][0], loss_d)
         G.requires_grad_(True)
         D.requires_grad_(False)
-        loss_g = F.softplus(-D(G(torch.randn(b, cfg.model.z_dim)))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_p, live_p, 1.0 - t.ema)
-            if ema_b:
-                torch._foreach_copy_(ema_b, live_b)
+        c_g = F.one_hot(data.next()["y"], k).float() if k else None  # G's phase draws a batch too
+        loss_g = F.softplus(-D(G(torch.randn(b, z_dim), c_g), c_g)).mean()
+        step_opt(opts["G"][0], loss_g)
+        ema_update(ema, G, step + 1, cfg)
         if (step + 1) % t.log_every == 0:
             print(step + 1, loss_d.item(), loss_g.item())
-    torch.save({"G": G.state_dict(), "D": D.state_dict(), "ema": ema.state_dict()},
-               os.devnull)
+    torch.save({"G": G.state_dict(), "D": D.state_dict(), "ema": ema.state_dict()}, os.devnull)
 
 
-BARE_LOOPS = {"main": bare_gan, "toy": bare_gan}
+def step_opt(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+BARE_LOOPS = {"main": bare_gan, "toy": bare_gan, "cgan": bare_gan}
 
 
 def run_bare(name: str, steps: int, threads: int) -> None:
@@ -184,7 +214,7 @@ def bench(name: str, args: argparse.Namespace, tmp: Path) -> dict:
         for steps in (args.steps, args.short_steps):
             for v in order:
                 runs += 1
-                argv, env = command(v, name, steps, args.threads, tmp / f"run{runs}", args.set)
+                argv, env = command(v, name, steps, args.threads, tmp / f"{name}-run{runs}", args.set)
                 got[v][steps] = measure(argv, env)
         span = args.steps - args.short_steps
         for v in variants:
@@ -250,14 +280,16 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
     print(f"{args.steps} vs {args.short_steps} steps, {args.rounds} rounds, {args.threads} thread(s); "
           f"load {os.getloadavg()[0]:.2f}", flush=True)
+    results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        results = [bench(name, args, Path(tmp)) for name in args.configs.split(",")]
-    text = table(results, args)
+        for name in args.configs.split(","):
+            results.append(bench(name, args, Path(tmp)))
+            text = table(results, args)
+            out = {"torch": torch.__version__, "threads": args.threads, "steps": args.steps,
+                   "short_steps": args.short_steps, "rounds": args.rounds, "set": args.set,
+                   "load_after": os.getloadavg(), "results": results, "table": text}
+            write_json(args.json, out)  # after every configuration: a failure keeps the rest
     print(text)
-    out = {"torch": torch.__version__, "threads": args.threads, "steps": args.steps,
-           "short_steps": args.short_steps, "rounds": args.rounds, "set": args.set,
-           "load_after": os.getloadavg(), "results": results, "table": text}
-    write_json(args.json, out)
     return out
 
 

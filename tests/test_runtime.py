@@ -101,6 +101,19 @@ def test_trainer_tunes_before_loading_data(monkeypatch, tmp_path):
     assert order == ["tune", "data"]
 
 
+def test_load_run_tunes_before_reading_the_checkpoint(monkeypatch, tmp_path):
+    from gankit import api
+    from gankit.errors import CheckpointError
+
+    order = []
+    monkeypatch.setattr(api, "tune_allocator", lambda: order.append("tune") or True)
+    monkeypatch.setattr(api, "load_checkpoint", lambda path: order.append("load") or {})
+    (tmp_path / "checkpoints").mkdir()
+    with pytest.raises((CheckpointError, KeyError)):
+        api.load_run(tmp_path)
+    assert order == ["tune", "load"]
+
+
 MALLINFO = """
 import ctypes, json, sys
 from gankit.runtime import tune_allocator
