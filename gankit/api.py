@@ -12,6 +12,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import CheckpointError, ConfigError
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
+from gankit.runtime import tune_allocator
 from gankit.training.checkpoint import load_checkpoint
 
 
@@ -62,6 +63,7 @@ def checkpoint_file(run_dir: Path, which: str = "last") -> Path:
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedRun:
     """Rebuild the model from the config saved in the checkpoint and load its weights."""
+    tune_allocator()  # API users sampling or evaluating without the CLI: see gankit/runtime.py
     path = checkpoint_file(Path(run_dir), which)
     ckpt = load_checkpoint(path)
     try:
