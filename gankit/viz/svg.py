@@ -19,7 +19,8 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> l
         return [lo]
     raw = (hi - lo) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    # the round step whose number of intervals comes closest to the count asked for
+    step = min((m * power for m in (1, 2, 5, 10)), key=lambda st: abs((hi - lo) / st - (count - 1)))
     step = max(step, 1) if integer else step
     first = math.ceil(lo / step - 1e-9) * step
     ticks, k = [], 0
@@ -57,7 +58,7 @@ def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]
         return TOP + (1 - (y - y0) / (y1 - y0)) * ph
 
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-             f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+             f'aria-label="{escape(title)}">',
              f'<text x="{LEFT}" y="18" class="ct">{escape(title)}</text>']
     for t in nice_ticks(y0, y1):
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'

@@ -1,0 +1,97 @@
+import base64
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+from gankit.viz.report import Report, mean_std, write_report
+from gankit.viz.runs import read_run
+from gankit.viz.svg import HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WIDTH, line_chart, nice_ticks
+
+
+def test_nice_ticks_are_round_and_inside():
+    assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(13, 97) == [20, 40, 60, 80]
+    assert nice_ticks(199, 201, integer=True) == [199, 200, 201]  # no 199.5 on a step axis
+    assert nice_ticks(3, 3) == [3]
+
+
+def test_line_chart_maps_the_extremes_to_the_plot_corners():
+    svg = line_chart("loss/D", [("a", "#000", [(0, 1.0), (10, 3.0)]), ("b", "#111", [(5, 2.0)])])
+    coords = re.search(r'points="([^"]+)"', svg).group(1).split()
+    assert coords == [f"{LEFT:.1f},{HEIGHT - BOTTOM:.1f}", f"{WIDTH - RIGHT:.1f},{TOP:.1f}"]
+    # the one-point series is a dot in the middle of both axes
+    cx, cy = map(float, re.search(r'cx="([\d.]+)" cy="([\d.]+)"', svg).groups())
+    assert cx == pytest.approx((LEFT + WIDTH - RIGHT) / 2, abs=0.06)
+    assert cy == pytest.approx((TOP + HEIGHT - BOTTOM) / 2, abs=0.06)
+    assert line_chart("empty", []) == ""
+
+
+def test_mean_std_is_the_sample_std():
+    assert mean_std([6.0, 8.0]) == (7.0, pytest.approx(2 ** 0.5))
+    assert mean_std([5.0]) == (5.0, 0.0)
+
+
+def _images(html):
+    return re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+
+
+def test_single_run_report_is_self_contained(tmp_path, make_run):
+    run = make_run("r", samples={s: (s, 0, 0) for s in (10, 20, 30)}, eval_pictures=("toy_scatter.png",))
+    out = write_report([run], tmp_path / "out" / "report.html")
+    html = out.read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    assert 'name="viewport"' in html
+    pictures = [Image.open(io.BytesIO(base64.b64decode(b))) for b in _images(html)]
+    # three sample grids in step order (red channel = step), then the scatter
+    assert [p.getpixel((0, 0))[0] for p in pictures] == [10, 20, 30, 90]
+    assert html.count('<svg class="chart"') == 3  # loss/D, loss/G, steps_per_s
+    assert "train:\n  seed: 0\n  steps: 100\n</pre>" in html  # the whole config of a single run
+
+
+def test_comparison_groups_seeds_with_mean_and_std(tmp_path, make_run):
+    runs = [make_run("h0", "hinge", 0, modes=6.0, kl=0.3), make_run("h1", "hinge", 1, modes=8.0, kl=0.1),
+            make_run("w0", "wgan", 0, modes=5.0, kl=0.05)]
+    report = Report([read_run(r) for r in runs])
+    assert list(report.groups) == ["loss.name=hinge", "loss.name=wgan"]
+    metrics = report.metrics()
+    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", metrics))
+    # modes: higher is better, hinge's mean 7 beats wgan's 5; mode_kl: lower is better, wgan wins
+    assert '<b class="best">7 &plusmn; 1.414 (n=2)</b>' in rows["modes"] and ">5</td>" in rows["modes"]
+    assert "<td>higher</td>" in rows["modes"] and "<td>lower</td>" in rows["mode_kl"]
+    assert '<b class="best">0.05</b>' in rows["mode_kl"]
+    config = report.config()
+    assert "<td>loss.name</td>" in config and "<td>train.seed</td>" in config
+    assert "data.source" not in config.split("<details>")[0]
+    # seeds of one setting share a colour, the other setting has another
+    colours = [report.colour(i) for i in range(3)]
+    assert colours[0] == colours[1] != colours[2]
+
+
+def test_samples_strip_keeps_evenly_spaced_pictures_and_the_last(tmp_path, make_run):
+    run = make_run("r", samples={s: (s, 0, 0) for s in range(10, 101, 10)})
+    html = write_report([run], tmp_path / "r.html", max_pictures=4).read_text()
+    captions = re.findall(r"<figcaption>step (\d+)</figcaption>", html)
+    assert captions == ["10", "40", "70", "100"]
+
+
+def test_a_broken_picture_is_named_not_embedded(tmp_path, make_run):
+    run = make_run("r", samples={10: (1, 2, 3)})
+    (run / "samples" / "step_0000020.png").write_bytes(b"not a png")
+    html = write_report([run], tmp_path / "r.html").read_text()
+    assert len(_images(html)) == 1 and "step_0000020.png: not a readable PNG" in html
+
+
+def test_cli_report_and_bad_input_write_nothing(tmp_path, make_run, capsys):
+    run = make_run("r")
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")
+    out.write_text("previous")
+    assert main(["report", str(run), str(tmp_path / "nope"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a run folder" in err and "Traceback" not in err
+    assert out.read_text() == "previous"  # the old report is not lost
+    assert not list(tmp_path.glob("*.tmp"))
