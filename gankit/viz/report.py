@@ -75,8 +75,10 @@ def _fmt(v: float) -> str:
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
+    """Mean and sample standard deviation (0 for a single value; NaN beside an infinite one)."""
     mean = statistics.fmean(values)
+    if not all(math.isfinite(v) for v in values):
+        return mean, float("nan")
     return mean, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 

@@ -11,6 +11,8 @@ reported to Optuna, whose pruner may stop a trial that trails the others.
 from __future__ import annotations
 
 import math
+import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,21 @@ def make_objective(preset: str, overrides: list[str], space, metric: str, out: P
     return objective
 
 
+def _open_study(optuna, name: str, storage: str | None, direction: str):
+    """Create the study or join it. Workers starting together race to create the database's
+    tables; the loser's error is transient, so it tries again once the winner is done."""
+    for attempt in range(5):
+        try:
+            return optuna.create_study(study_name=name, storage=storage, direction=direction,
+                                       load_if_exists=True,
+                                       pruner=optuna.pruners.MedianPruner(n_warmup_steps=1))
+        except Exception as e:  # sqlalchemy's IntegrityError / OperationalError
+            if attempt == 4 or not type(e).__module__.startswith("sqlalchemy"):
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
+
+
 def run_tune(preset: str, overrides: list[str], params: list[str], metric: str, trials: int,
              storage: str | None, study_name: str, out: Path, direction: str = "auto",
              echo=print) -> int:
@@ -109,8 +126,7 @@ def run_tune(preset: str, overrides: list[str], params: list[str], metric: str, 
     if trials < 1:
         raise GankitError(f"--trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name, storage=storage, direction=direction,
-                                load_if_exists=True, pruner=optuna.pruners.MedianPruner(n_warmup_steps=1))
+    study = _open_study(optuna, study_name, storage, direction)
     objective = make_objective(preset, overrides, space, metric, out, optuna)
     stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,
                                                           optuna.trial.TrialState.PRUNED))
