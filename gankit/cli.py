@@ -133,7 +133,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from gankit.viz.report import write_report
 
-    print(f"wrote {write_report(args.runs, args.out, args.title, args.max_pictures)}")
+    print(f"wrote {write_report(args.runs, args.out, args.title, args.max_pictures, args.thumb)}")
     return 0
 
 
@@ -173,6 +173,7 @@ def _add_view_commands(sub) -> None:
     r.add_argument("--out", default="report.html", help="the HTML file (default report.html)")
     r.add_argument("--title", default="")
     r.add_argument("--max-pictures", type=int, default=6, help="sample grids shown per run")
+    r.add_argument("--thumb", type=int, default=0, help="shrink pictures to this width (0: full size)")
     r.set_defaults(func=cmd_report)
     ls = sub.add_parser("runs", help="list run folders: steps done, state, last metrics")
     ls.add_argument("dir", nargs="?", default="runs")

@@ -8,6 +8,7 @@ setting: they share a colour and the metrics table gives their mean +- std.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import statistics
@@ -40,19 +41,37 @@ pre{overflow-x:auto;background:#f7f7f7;padding:6px;font-size:.85em}
 """
 
 
-def _embed(path: Path) -> str | None:
-    """A ``data:`` URL for a PNG file; None for a missing or non-PNG file (left out)."""
+def _embed(path: Path, thumb: int = 0) -> str | None:
+    """A ``data:`` URL for a PNG file (at most ``thumb`` pixels wide when ``thumb`` > 0, to keep
+    a report of many runs small); None for a missing or non-PNG file (left out)."""
     try:
         data = path.read_bytes()
     except OSError:
         return None
     if not data.startswith(PNG_MAGIC):
         return None
+    if thumb > 0:
+        try:
+            data = _shrink(data, thumb)
+        except OSError:  # a PNG header over broken data
+            return None
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-def _figure(path: Path, caption: str) -> str:
-    url = _embed(path)
+def _shrink(data: bytes, width: int) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        if im.width <= width:
+            return data
+        small = im.convert("RGB").resize((width, max(1, round(im.height * width / im.width))), Image.LANCZOS)
+    buffer = io.BytesIO()
+    small.quantize(colors=128).save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _figure(path: Path, caption: str, thumb: int = 0) -> str:
+    url = _embed(path, thumb)
     if url is None:
         return f"<figure><em>{escape(path.name)}: not a readable PNG</em></figure>"
     return (f'<figure><img src="{url}" alt="{escape(caption)}" loading="eager">'
@@ -110,10 +129,10 @@ def _labels(runs: list[Run]) -> list[str]:
 class Report:
     """The sections of one report, each a method returning HTML."""
 
-    def __init__(self, runs: list[Run], title: str = ""):
+    def __init__(self, runs: list[Run], title: str = "", thumb: int = 0):
         if not runs:
             raise GankitError("give at least one run folder to report on")
-        self.runs, self.labels = runs, _labels(runs)
+        self.runs, self.labels, self.thumb = runs, _labels(runs), thumb
         self.groups = group_by_setting(runs)
         self.setting = {id(r): label for label, rs in self.groups.items() for r in rs}
         by_group = len(self.groups) < len(runs)  # seeds of one setting share a colour
@@ -204,7 +223,7 @@ class Report:
             if len(pics) > max_pictures:  # evenly spaced, always ending with the last
                 idx = sorted({round(i * (len(pics) - 1) / (max_pictures - 1)) for i in range(max_pictures)})
                 pics = [pics[i] for i in idx]
-            figures = "".join(_figure(p, f"step {s}") for s, p in pics)
+            figures = "".join(_figure(p, f"step {s}", self.thumb) for s, p in pics)
             parts.append(f"<h3>{escape(label)}</h3><div class=\"strip\">{figures or 'no sample grids'}</div>")
         return "<h2>Samples over training (fixed noise)</h2>" + "".join(parts)
 
@@ -213,7 +232,7 @@ class Report:
         for label, run in zip(self.labels, self.runs):
             pics = run.eval_pictures()
             if pics:
-                figures = "".join(_figure(p, p.stem.replace("_", " ")) for p in pics)
+                figures = "".join(_figure(p, p.stem.replace("_", " "), self.thumb) for p in pics)
                 parts.append(f'<h3>{escape(label)}</h3><div class="strip">{figures}</div>')
         return ("<h2>Evaluation pictures</h2>" + "".join(parts)) if parts else ""
 
@@ -227,12 +246,14 @@ class Report:
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "",
-                 max_pictures: int = 6) -> Path:
+                 max_pictures: int = 6, thumb: int = 0) -> Path:
     """Read the runs and write the report to ``out`` (atomically: a failed read writes nothing)."""
     if max_pictures < 2:
         raise GankitError(f"--max-pictures must be at least 2, got {max_pictures}")
     runs = [read_run(p) for p in run_dirs]
-    html = Report(runs, title).html(max_pictures)
+    if thumb < 0:
+        raise GankitError(f"--thumb must be 0 (full size) or a width in pixels, got {thumb}")
+    html = Report(runs, title, thumb).html(max_pictures)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")

@@ -141,7 +141,8 @@ def run_sweep(preset: str, items: list[str], seeds: int, jobs: int, out: Path,
     (out / "summary.md").write_text(table + "\n")
     done = [r.path for r in runs if (r.path / "config.yaml").exists()]
     if done:
-        write_report(done, out / "report.html", title=f"sweep of {preset}")
+        # many runs: pictures shrunk to thumbnails keep the page light enough to mail
+        write_report(done, out / "report.html", title=f"sweep of {preset}", thumb=240)
     echo(table)
     echo(f"wrote {out / 'summary.md'} and {out / 'report.html'}")
     return 1 if failed else 0

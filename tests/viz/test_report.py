@@ -95,3 +95,16 @@ def test_cli_report_and_bad_input_write_nothing(tmp_path, make_run, capsys):
     assert "is not a run folder" in err and "Traceback" not in err
     assert out.read_text() == "previous"  # the old report is not lost
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_thumbnails_shrink_wide_pictures_only(tmp_path, make_run):
+    import numpy as np
+
+    run = make_run("r", samples={10: (1, 2, 3)})  # 30 px wide: kept as it is
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 600, 3), np.uint8)).save(
+        run / "samples" / "step_0000020.png")
+    full = write_report([run], tmp_path / "full.html").read_text()
+    small = write_report([run], tmp_path / "small.html", thumb=120).read_text()
+    sizes = [Image.open(io.BytesIO(base64.b64decode(b))).size for b in _images(small)]
+    assert sizes == [(30, 20), (120, 60)]
+    assert len(small) < len(full) / 4
