@@ -192,9 +192,11 @@ class Report:
         if not summary:
             return "<h2>Final metrics</h2><p>no metrics recorded (set eval.metrics or run gankit eval)</p>"
         columns = list(self.groups) if self.by_group else self.labels
-        protocols: dict[str, Any] = {}
-        for run in self.runs:
-            protocols.update(run.protocols())
+        # each distinct protocol once, with the runs measured under it (they may differ)
+        protocols: dict[tuple[str, str], list[str]] = {}
+        for label, run in zip(self.labels, self.runs):
+            for group, p in run.protocols().items():
+                protocols.setdefault((group, json.dumps(p, sort_keys=True)), []).append(label)
         rows = []
         for metric, by in summary.items():
             up = higher_is_better(metric)
@@ -208,12 +210,15 @@ class Report:
                 mean, std, n = by[col]
                 text = _fmt(mean) + (f" &plusmn; {_fmt(std)} (n={n})" if n > 1 else "")
                 cells.append(_td(f'<b class="best">{text}</b>' if mean == best else text, True))
-            group = metric.split("/")[0]
-            cells.append(_td(f"<code>{escape(json.dumps(protocols[group]))}</code>"
-                             if group in protocols else "during training"))
+            sources = sorted({r.measured_by(metric) for r in self.runs} - {"-"})
+            cells.append(_td(escape("; ".join(sources))))
             rows.append(cells)
-        head = ["metric", "better"] + [escape(c) for c in columns] + ["protocol"]
+        head = ["metric", "better"] + [escape(c) for c in columns] + ["measured by"]
         note = "<p>Mean &plusmn; sample std over seeds; the best setting in bold.</p>" if self.by_group else ""
+        listed = "".join(f"<li>{escape(group)} ({escape(', '.join(labels))}): <code>{escape(p)}</code></li>"
+                         for (group, p), labels in sorted(protocols.items()))
+        if listed:
+            note += f"<p>Protocols (from gankit eval):</p><ul>{listed}</ul>"
         return "<h2>Final metrics</h2>" + _table(head, rows) + note
 
     def samples(self, max_pictures: int) -> str:

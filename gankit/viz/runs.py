@@ -56,7 +56,10 @@ class Run:
     def curves(self) -> dict[str, list[tuple[int, float]]]:
         """Every logged scalar and metric as (step, value) points; non-finite ones dropped."""
         out: dict[str, list[tuple[int, float]]] = {}
-        for record in self.logs + [m for m in self.metrics if not m.get("final")]:
+        # training's evaluations only: a final one repeats the last step, and a later
+        # `gankit eval` (with its own sample count) is another measurement, not a point of the curve
+        during = [m for m in self.metrics if not m.get("final") and "source" not in m]
+        for record in self.logs + during:
             for key, value in record.items():
                 if key in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
                     continue
@@ -81,6 +84,14 @@ class Run:
         for record in self.metrics:
             out.update(record.get("protocol") or {})
         return out
+
+    def measured_by(self, metric: str) -> str:
+        """Where the final value of ``metric`` comes from: training's evaluation or gankit eval."""
+        for record in reversed(self.metrics):
+            if f"metrics/{metric}" in record:
+                source = record.get("source", "training")
+                return f"{source}, n={record['n']}" if "n" in record else source
+        return "-"
 
     def timing(self) -> tuple[float, float] | None:
         """(seconds between the first and last log record, steps per second over them)."""

@@ -54,3 +54,16 @@ def test_write_sample_grid_paths_and_errors(tmp_path):
         write_sample_grid(torch.zeros(5, 2), model, tmp_path / "v.png")
     with pytest.raises(GankitError, match="--scale"):
         write_sample_grid(_ramp(4), model, tmp_path / "s.png", scale=0)
+
+
+def test_toy_grids_draw_a_thousand_points_and_translation_models_name_their_panels(tmp_path):
+    from gankit.models.cyclegan import CycleGAN
+    from gankit.models.pix2pix import Pix2Pix
+    from gankit.training.trainer import Trainer
+    from tests.conftest import tiny_toy_config
+
+    trainer = Trainer(tiny_toy_config(**{"train.n_grid": 64}), tmp_path / "run")
+    assert trainer.fixed["z"].shape[0] == 1000  # 64 points show no modes
+    trainer.logger.close()
+    assert grid_layout(SimpleNamespace(space=None, panels=Pix2Pix.panels)) == {"panels": ["input", "output", "target"]}
+    assert len(CycleGAN.panels) == 3

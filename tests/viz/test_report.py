@@ -108,3 +108,17 @@ def test_thumbnails_shrink_wide_pictures_only(tmp_path, make_run):
     sizes = [Image.open(io.BytesIO(base64.b64decode(b))).size for b in _images(small)]
     assert sizes == [(30, 20), (120, 60)]
     assert len(small) < len(full) / 4
+
+
+def test_gankit_eval_scores_are_final_not_curve_points_and_keep_their_protocol(tmp_path, make_run):
+    import json
+
+    runs = [make_run("a", modes=6.0), make_run("b", loss="wgan", modes=5.0)]
+    with open(runs[0] / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"step": 100, "source": "gankit eval", "n": 10000, "metrics/modes": 7,
+                            "protocol": {"toy": {"metric": "toy", "n_fake": 10000}}}) + "\n")
+    report = Report([read_run(r) for r in runs])
+    assert read_run(runs[0]).curves().get("metrics/modes") is None  # only final records: no curve
+    row = re.search(r"<tr><td>modes</td>(.*?)</tr>", report.metrics()).group(1)
+    assert '<b class="best">7</b>' in row and "<td>gankit eval, n=10000; training</td>" in row
+    assert '<li>toy (a): <code>{&quot;metric&quot;: &quot;toy&quot;, &quot;n_fake&quot;: 10000}</code></li>' in report.metrics()
