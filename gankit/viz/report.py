@@ -229,7 +229,12 @@ class Report:
                 idx = sorted({round(i * (len(pics) - 1) / (max_pictures - 1)) for i in range(max_pictures)})
                 pics = [pics[i] for i in idx]
             figures = "".join(_figure(p, f"step {s}", self.thumb) for s, p in pics)
-            parts.append(f"<h3>{escape(label)}</h3><div class=\"strip\">{figures or 'no sample grids'}</div>")
+            texts = run.sample_pictures(".txt")
+            if not pics and texts:  # a sequence model: the first sentences of its last samples
+                step, path = texts[-1]
+                lines = path.read_text(errors="replace").splitlines()[:12]
+                figures = f"<figure><pre>{escape(chr(10).join(lines))}</pre><figcaption>step {step}</figcaption></figure>"
+            parts.append(f"<h3>{escape(label)}</h3><div class=\"strip\">{figures or 'no samples'}</div>")
         return "<h2>Samples over training (fixed noise)</h2>" + "".join(parts)
 
     def eval_pictures(self) -> str:

@@ -19,7 +19,7 @@ from gankit.errors import GankitError
 
 # in log.jsonl: bookkeeping, not a curve worth drawing
 NOT_CURVES = frozenset({"step", "time", "event", "final", "source", "n", "protocol"})
-STEP_PICTURE = re.compile(r"step_(\d+)\.png$")
+STEP_FILE = re.compile(r"step_(\d+)\.(png|txt)$")
 
 
 @dataclass
@@ -102,11 +102,12 @@ class Run:
         steps = timed[-1]["step"] - timed[0]["step"]
         return seconds, (steps / seconds if seconds > 0 else float("nan"))
 
-    def sample_pictures(self) -> list[tuple[int, Path]]:
-        """(step, path) of the sample grids written during training, in step order."""
+    def sample_pictures(self, suffix: str = ".png") -> list[tuple[int, Path]]:
+        """(step, path) of the samples written during training, in step order: grids
+        (``.png``) or, for sequence models, sentences (``.txt``)."""
         found = []
-        for p in (self.path / "samples").glob("step_*.png"):
-            m = STEP_PICTURE.search(p.name)
+        for p in (self.path / "samples").glob(f"step_*{suffix}"):
+            m = STEP_FILE.search(p.name)
             if m:
                 found.append((int(m.group(1)), p))
         return sorted(found)

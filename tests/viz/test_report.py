@@ -122,3 +122,13 @@ def test_gankit_eval_scores_are_final_not_curve_points_and_keep_their_protocol(t
     row = re.search(r"<tr><td>modes</td>(.*?)</tr>", report.metrics()).group(1)
     assert '<b class="best">7</b>' in row and "<td>gankit eval, n=10000; training</td>" in row
     assert '<li>toy (a): <code>{&quot;metric&quot;: &quot;toy&quot;, &quot;n_fake&quot;: 10000}</code></li>' in report.metrics()
+
+
+def test_sequence_runs_show_their_last_sentences(tmp_path, make_run):
+    run = make_run("seq")
+    (run / "samples").mkdir()
+    (run / "samples" / "step_0000010.txt").write_text("old words\n")
+    (run / "samples" / "step_0000020.txt").write_text("".join(f"line {i} <b>\n" for i in range(20)))
+    html = write_report([run], tmp_path / "s.html").read_text()
+    assert "line 11 &lt;b&gt;" in html and "line 12" not in html and "old words" not in html
+    assert "<figcaption>step 20</figcaption>" in html

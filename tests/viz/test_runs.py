@@ -85,3 +85,25 @@ def test_cli_runs_and_bad_folder(tmp_path, make_run, capsys):
     assert main(["runs", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_real_diverged_run_is_listed_as_diverged(tmp_path):
+    import torch
+
+    from gankit.errors import TrainingDiverged
+    from gankit.training.trainer import Trainer
+    from tests.conftest import tiny_toy_config
+
+    trainer = Trainer(tiny_toy_config(**{"train.steps": 20}), tmp_path / "run")
+
+    def poison(tr):
+        if tr.step == 6:
+            with torch.no_grad():
+                for p in tr.model.D.parameters():
+                    p.fill_(float("nan"))
+
+    trainer.phase_callbacks.append(poison)
+    with pytest.raises(TrainingDiverged):
+        trainer.fit()
+    run = read_run(tmp_path / "run")
+    assert run.state == "diverged" and run.steps_done == 8
