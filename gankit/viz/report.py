@@ -119,11 +119,13 @@ def metric_summary(groups: dict[str, list[Run]]) -> dict[str, dict[str, tuple[fl
 
 
 def _labels(runs: list[Run]) -> list[str]:
-    """Folder names, or longer paths where two runs share a name."""
-    names = [r.name for r in runs]
-    if len(set(names)) == len(names):
-        return names
-    return [str(r.path) for r in runs]
+    """The shortest path endings that tell the runs apart (``hinge/seed0`` in a sweep)."""
+    parts = [r.path.resolve().parts for r in runs]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [str(r.path) for r in runs]  # the same folder given twice
 
 
 class Report:

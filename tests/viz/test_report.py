@@ -132,3 +132,11 @@ def test_sequence_runs_show_their_last_sentences(tmp_path, make_run):
     html = write_report([run], tmp_path / "s.html").read_text()
     assert "line 11 &lt;b&gt;" in html and "line 12" not in html and "old words" not in html
     assert "<figcaption>step 20</figcaption>" in html
+
+
+def test_labels_are_the_shortest_distinct_path_endings(tmp_path, make_run):
+    from gankit.viz.report import _labels
+
+    runs = [read_run(make_run(f"{loss}/seed{k}", loss, k)) for loss in ("hinge", "wgan") for k in (0, 1)]
+    assert _labels(runs) == ["hinge/seed0", "hinge/seed1", "wgan/seed0", "wgan/seed1"]
+    assert _labels(runs[:1] + [read_run(make_run("other"))]) == ["seed0", "other"]
