@@ -87,3 +87,10 @@ def test_sigterm_saves_and_exits_143(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert (out / "checkpoints" / "last.pt").exists() and "--resume" in err
+
+
+def test_tune_without_optuna_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    assert main(["tune", "toy_ring8", "--metric", "modes", "--param", "optim.lr_d=log:1e-4:1e-2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: gankit tune needs Optuna: pip install optuna") and err.count("\n") == 1
