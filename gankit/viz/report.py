@@ -28,7 +28,7 @@ body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:
 h1{font-size:1.4em}h2{font-size:1.15em;border-bottom:1px solid #ddd;margin-top:1.6em}
 .scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}b.best{color:#006400}
+td.num{text-align:right;font-variant-numeric:tabular-nums}td:first-child{white-space:nowrap}b.best{color:#006400}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(280px,1fr));gap:10px}
 svg.chart{width:100%;height:auto;font-size:13px;background:#fff;border:1px solid #eee}
 svg .grid{stroke:#e5e5e5}svg .ct{font-size:15px;font-weight:600}
@@ -189,39 +189,47 @@ class Report:
         return f'<h2>Curves</h2><p class="legend">{legend}</p><div class="charts">{"".join(charts)}</div>'
 
     def metrics(self) -> str:
-        summary = metric_summary(self.groups if self.by_group else
-                                 {lab: [r] for lab, r in zip(self.labels, self.runs)})
+        """One row per setting (or run), one column per metric, the best value in bold."""
+        rows_of = self.groups if self.by_group else {lab: [r] for lab, r in zip(self.labels, self.runs)}
+        summary = metric_summary(rows_of)
         if not summary:
             return "<h2>Final metrics</h2><p>no metrics recorded (set eval.metrics or run gankit eval)</p>"
-        columns = list(self.groups) if self.by_group else self.labels
+        best = {}
+        for metric, by in summary.items():
+            finite = [v[0] for v in by.values() if math.isfinite(v[0])]
+            # nothing to single out when every value is the same
+            best[metric] = ((max if higher_is_better(metric) else min)(finite)
+                            if len(set(finite)) > 1 else None)
+        rows = []
+        for name in rows_of:
+            cells = [_td(f'<i style="background:{self.colour_of[name]}">&nbsp;&nbsp;</i> {escape(name)}')]
+            for metric, by in summary.items():
+                if name not in by:
+                    cells.append(_td("-", True))
+                    continue
+                mean, std, n = by[name]
+                text = _fmt(mean) + (f" &plusmn; {std:.2g}" if n > 1 else "")
+                cells.append(_td(f'<b class="best">{text}</b>' if mean == best[metric] else text, True))
+            rows.append(cells)
+        head = ["setting" if self.by_group else "run"] + [
+            f"{escape(m)} {'&uarr;' if higher_is_better(m) else '&darr;'}" for m in summary]
+        return "<h2>Final metrics</h2>" + _table(head, rows) + self._metric_notes(list(summary))
+
+    def _metric_notes(self, metrics: list[str]) -> str:
+        """Which way is better, seeds, where each value comes from and under which protocol."""
+        seeds = " Mean &plusmn; sample std over seeds." if self.by_group else ""
+        sources = "; ".join(f"{escape(m)}: {escape(', '.join(sorted({r.measured_by(m) for r in self.runs} - {'-'})))}"
+                            for m in metrics)
+        note = (f"<p>&uarr; higher is better, &darr; lower is better; the best in bold.{seeds} "
+                f"Measured by: {sources}.</p>")
         # each distinct protocol once, with the runs measured under it (they may differ)
         protocols: dict[tuple[str, str], list[str]] = {}
         for label, run in zip(self.labels, self.runs):
             for group, p in run.protocols().items():
                 protocols.setdefault((group, json.dumps(p, sort_keys=True)), []).append(label)
-        rows = []
-        for metric, by in summary.items():
-            up = higher_is_better(metric)
-            finite = [v[0] for v in by.values() if math.isfinite(v[0])]
-            best = (max if up else min)(finite) if len(finite) > 1 else None
-            cells = [_td(escape(metric)), _td("higher" if up else "lower")]
-            for col in columns:
-                if col not in by:
-                    cells.append(_td("-", True))
-                    continue
-                mean, std, n = by[col]
-                text = _fmt(mean) + (f" &plusmn; {_fmt(std)} (n={n})" if n > 1 else "")
-                cells.append(_td(f'<b class="best">{text}</b>' if mean == best else text, True))
-            sources = sorted({r.measured_by(metric) for r in self.runs} - {"-"})
-            cells.append(_td(escape("; ".join(sources))))
-            rows.append(cells)
-        head = ["metric", "better"] + [escape(c) for c in columns] + ["measured by"]
-        note = "<p>Mean &plusmn; sample std over seeds; the best setting in bold.</p>" if self.by_group else ""
         listed = "".join(f"<li>{escape(group)} ({escape(', '.join(labels))}): <code>{escape(p)}</code></li>"
                          for (group, p), labels in sorted(protocols.items()))
-        if listed:
-            note += f"<p>Protocols (from gankit eval):</p><ul>{listed}</ul>"
-        return "<h2>Final metrics</h2>" + _table(head, rows) + note
+        return note + (f"<p>Protocols (from gankit eval):</p><ul>{listed}</ul>" if listed else "")
 
     def samples(self, max_pictures: int) -> str:
         parts = []

@@ -34,6 +34,15 @@ def test_mean_std_is_the_sample_std():
     assert mean_std([5.0]) == (5.0, 0.0)
 
 
+def _cells(html):
+    """The table's rows as cell texts (tags dropped, entities decoded, '*' marking bold)."""
+    from html import unescape
+
+    rows = re.findall(r"<tr>(.*?)</tr>", html)
+    cell = lambda c: unescape(re.sub(r"<[^>]+>", "", c.replace('<b class="best">', "*"))).replace("\xa0", "").strip()
+    return [[cell(c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r)] for r in rows]
+
+
 def _images(html):
     return re.findall(r'src="data:image/png;base64,([^"]+)"', html)
 
@@ -56,12 +65,10 @@ def test_comparison_groups_seeds_with_mean_and_std(tmp_path, make_run):
             make_run("w0", "wgan", 0, modes=5.0, kl=0.05)]
     report = Report([read_run(r) for r in runs])
     assert list(report.groups) == ["loss.name=hinge", "loss.name=wgan"]
-    metrics = report.metrics()
-    rows = dict(re.findall(r"<tr><td>(\w+)</td>(.*?)</tr>", metrics))
+    head, *rows = _cells(report.metrics())
+    assert head == ["setting", "mode_kl ↓", "modes ↑"]
     # modes: higher is better, hinge's mean 7 beats wgan's 5; mode_kl: lower is better, wgan wins
-    assert '<b class="best">7 &plusmn; 1.414 (n=2)</b>' in rows["modes"] and ">5</td>" in rows["modes"]
-    assert "<td>higher</td>" in rows["modes"] and "<td>lower</td>" in rows["mode_kl"]
-    assert '<b class="best">0.05</b>' in rows["mode_kl"]
+    assert rows == [["loss.name=hinge", "0.2 ± 0.14", "*7 ± 1.4"], ["loss.name=wgan", "*0.05", "5"]]
     config = report.config()
     assert "<td>loss.name</td>" in config and "<td>train.seed</td>" in config
     assert "data.source" not in config.split("<details>")[0]
@@ -119,8 +126,8 @@ def test_gankit_eval_scores_are_final_not_curve_points_and_keep_their_protocol(t
                             "protocol": {"toy": {"metric": "toy", "n_fake": 10000}}}) + "\n")
     report = Report([read_run(r) for r in runs])
     assert read_run(runs[0]).curves().get("metrics/modes") is None  # only final records: no curve
-    row = re.search(r"<tr><td>modes</td>(.*?)</tr>", report.metrics()).group(1)
-    assert '<b class="best">7</b>' in row and "<td>gankit eval, n=10000; training</td>" in row
+    assert _cells(report.metrics())[1:] == [["a", "0.1", "*7"], ["b", "0.1", "5"]]
+    assert "modes: gankit eval, n=10000, training." in report.metrics()
     assert '<li>toy (a): <code>{&quot;metric&quot;: &quot;toy&quot;, &quot;n_fake&quot;: 10000}</code></li>' in report.metrics()
 
 
