@@ -1,4 +1,5 @@
-"""``gankit train | sample | interpolate | eval | explain``: one command line for every model.
+"""``gankit train | sample | interpolate | translate | eval | explain | report | runs | presets |
+sweep | tune``: one command line for every model.
 
 Errors caused by the user's input print one line (``error: ...``) and exit with code 2.
 """
@@ -8,19 +9,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gankit.errors import GankitError, TrainingInterrupted
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; a SIGTERM stop exits 128 + 15
 DEFAULT_PRESET = "mnist_dcgan"  # the main job
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors follow the same one-line rule
-        raise GankitError(f"{message} (see gankit {self.prog.split()[-1]} --help)")
+        raise GankitError(f"{message} (see {self.prog} --help)")
 
 
 def _split_preset(items: list[str]) -> tuple[str | None, list[str]]:
@@ -88,7 +88,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     c = run.model.parse_condition(args.cond, args.n) if args.cond is not None else None
     g = torch.Generator().manual_seed(args.seed)
     x = run.model.generate(args.n, generator=g, c=c, use_ema=not args.no_ema)
-    written = run.model.write_samples(x, Path(args.out))
+    if args.grid or args.scale != 1:
+        from gankit.viz import write_sample_grid
+
+        written = write_sample_grid(x, run.model, Path(args.out), args.scale, same_condition=c is not None)
+    else:
+        written = run.model.write_samples(x, Path(args.out))
     print(f"wrote {written}")
     return 0
 
@@ -164,8 +169,84 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from gankit.viz.report import write_report
+
+    print(f"wrote {write_report(args.runs, args.out, args.title, args.max_pictures, args.thumb)}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from gankit.viz.runs import format_runs_table
+
+    print(format_runs_table(args.dir))
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from gankit.viz.presets import presets_table
+
+    print(presets_table(args.time, args.names))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gankit.viz.sweep import run_sweep
+
+    out = Path(args.out or Path("runs") / f"sweep_{args.preset}")
+    return run_sweep(args.preset, args.items, args.seeds, args.jobs, out, args.first_seed)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from gankit.viz.tune import run_tune
+
+    out = Path(args.out or Path("runs") / f"tune_{args.study}")
+    return run_tune(args.preset, args.items, args.param, args.metric, args.trials, args.storage,
+                    args.study, out, args.direction)
+
+
+def _add_view_commands(sub) -> None:
+    """report, runs, presets, sweep, tune (gankit.viz)."""
+    r = sub.add_parser("report", help="one self-contained HTML page for a run or a comparison")
+    r.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    r.add_argument("--out", default="report.html", help="the HTML file (default report.html)")
+    r.add_argument("--title", default="")
+    r.add_argument("--max-pictures", type=int, default=6, help="sample grids shown per run")
+    r.add_argument("--thumb", type=int, default=0, help="shrink pictures to this width (0: full size)")
+    r.set_defaults(func=cmd_report)
+    ls = sub.add_parser("runs", help="list run folders: steps done, state, last metrics")
+    ls.add_argument("dir", nargs="?", default="runs")
+    ls.set_defaults(func=cmd_runs)
+    ps = sub.add_parser("presets", help="list the built-in presets")
+    ps.add_argument("names", nargs="*", help="only these presets")
+    ps.add_argument("--time", action="store_true", help="measure a few steps of each: rough CPU time")
+    ps.set_defaults(func=cmd_presets)
+    sw = sub.add_parser("sweep", help="train a grid of settings x seeds; mean +- std and a report")
+    sw.add_argument("preset")
+    sw.add_argument("items", nargs="*", metavar="key=a,b,c")
+    sw.add_argument("--seeds", type=int, default=3)
+    sw.add_argument("--first-seed", type=int, default=0)
+    sw.add_argument("--jobs", type=int, default=1, help="runs at a time (one thread each)")
+    sw.add_argument("--out", help="sweep folder (default runs/sweep_PRESET)")
+    sw.set_defaults(func=cmd_sweep)
+    tu = sub.add_parser("tune", help="search settings with Optuna (pip install optuna)")
+    tu.add_argument("preset")
+    tu.add_argument("items", nargs="*", metavar="key=value", help="fixed overrides")
+    tu.add_argument("--param", action="append", default=[], metavar="key=float|log|int:LO:HI or key=choice:a,b")
+    tu.add_argument("--metric", required=True, help="final metric to optimise, e.g. high_quality")
+    tu.add_argument("--direction", default="auto", choices=["auto", "maximize", "minimize"])
+    tu.add_argument("--trials", type=int, default=20, help="finished trials in the study, all workers together")
+    tu.add_argument("--storage", help="Optuna RDB URL shared by workers, e.g. sqlite:///tune.db")
+    tu.add_argument("--study", default="gankit")
+    tu.add_argument("--out", help="trial folders (default runs/tune_STUDY)")
+    tu.set_defaults(func=cmd_tune)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="gankit", description="Train, sample and evaluate generative models.")
+    from gankit import __version__
+
+    p = _Parser(prog="gankit", description="Train, sample, evaluate and compare generative models.")
+    p.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a model from a preset and key=value overrides")
@@ -178,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "model are built, nothing is written), print it and exit")
     t.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("sample", help="write generated samples (one PNG per image)")
+    s = sub.add_parser("sample", help="write generated samples (one PNG per image, or --grid)")
     s.add_argument("run_dir")
     s.add_argument("--n", type=int, default=1000)
     s.add_argument("--out", required=True)
@@ -187,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--cond", help="condition for conditional models: a class name, label or text")
     s.add_argument("--truncation", type=float, metavar="PSI",
                    help="stylegan2: truncation psi in [0, 1] (1 = none; 0.7 trades variety for quality)")
+    s.add_argument("--grid", action="store_true", help="one PNG grid (OUT.png, or OUT/grid.png)")
+    s.add_argument("--scale", type=int, default=1, help="grid pixels drawn K x K (implies --grid)")
     s.set_defaults(func=cmd_sample)
 
     tr = sub.add_parser("translate", help="translate images or sentences with a trained translation model")
@@ -218,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--quick", action="store_true", help="the small size the tests use (seconds)")
     x.add_argument("--seed", type=int, default=0)
     x.set_defaults(func=cmd_explain)
+    _add_view_commands(sub)
     return p
 
 
@@ -229,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         # key=value overrides may come after options (`train PRESET --out D k=v`)
-        if args.command == "train":
+        if args.command in ("train", "sweep", "tune"):
             args.items += [e for e in extra if "=" in e and not e.startswith("-")]
             extra = [e for e in extra if not ("=" in e and not e.startswith("-"))]
         if extra:
@@ -240,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except TrainingInterrupted as e:
         print(str(e), file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + getattr(e, "signal", 2)  # the shell's convention: 143 after SIGTERM
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

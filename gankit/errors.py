@@ -25,4 +25,10 @@ class TrainingDiverged(GankitError):
 
 
 class TrainingInterrupted(Exception):
-    """A requested stop (Ctrl-C, SIGTERM): raised after the checkpoint was written."""
+    """A requested stop (Ctrl-C, SIGTERM): raised after the checkpoint was written.
+
+    ``signal`` is the number of the signal that asked for it: the CLI exits 128 + signal."""
+
+    def __init__(self, message: str, signal: int = 2):
+        super().__init__(message)
+        self.signal = int(signal)

@@ -102,6 +102,7 @@ def _items(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 @register_model
 class CycleGAN(GenerativeModel):
     kind = "cyclegan"
+    panels = ("A", "G_AB(A)", "G_BA(G_AB(A))")  # the panels of decode()
     Options = CycleGANOptions
 
     def __init__(self, cfg: RunConfig, info: DataInfo):

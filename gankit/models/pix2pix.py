@@ -50,6 +50,7 @@ def pix2pix_g_loss(objective, fake_out: torch.Tensor, fake: torch.Tensor, target
 @register_model
 class Pix2Pix(GenerativeModel):
     kind = "pix2pix"
+    panels = ("input", "output", "target")  # the panels of decode() on grid inputs
     Options = Pix2PixOptions
 
     def __init__(self, cfg: RunConfig, info: DataInfo):

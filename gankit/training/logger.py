@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -72,7 +73,8 @@ class RunningMeans:
                 total[1] += len(rows)
                 i += 1
         self._groups = {}
-        return {k: s / c for k, (s, c) in totals.items()}
+        # sorted: the groups' order depends on the phase a run (re)started in, the keys' must not
+        return {k: totals[k][0] / totals[k][1] for k in sorted(totals)}
 
 
 def non_finite(values: dict[str, float]) -> list[str]:
@@ -101,40 +103,83 @@ class RunLogger:
         if self._tb is not None:
             step = record.get("step", 0)
             for k, v in record.items():
-                if k != "step" and isinstance(v, (int, float)) and math.isfinite(v):
+                if k not in NOT_SCALARS and _is_number(v) and math.isfinite(v):
                     self._tb.add_scalar(k, v, step)
+
+    def image(self, tag: str, path: Path, step: int) -> None:
+        """Mirror a picture written to ``path`` (a sample grid) to TensorBoard's images tab."""
+        if self._tb is None:
+            return
+        import numpy as np
+        from PIL import Image
+
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB"))
+        self._tb.add_image(tag, arr, step, dataformats="HWC")
 
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
 
 
-class Progress:
-    """A one-line progress display: step, steps/s and the latest losses."""
+# bookkeeping fields of a record: kept in the JSONL, not charted in TensorBoard
+NOT_SCALARS = frozenset({"step", "time", "final"})
 
-    def __init__(self, total: int, enabled: bool):
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _duration(seconds: float) -> str:
+    """3725 -> '1:02:05', 65 -> '1:05'."""
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class Progress:
+    """A one-line progress display: step, current rate, elapsed time, ETA and the losses.
+
+    The rate is over the last log interval, not since the start: a stall or a slow start-up
+    would otherwise be averaged into every later reading. On a terminal the line is redrawn
+    in place and cut to the terminal's width; into a file it is one line per update."""
+
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None):
         self.total, self.enabled = total, enabled
-        self.tty = sys.stderr.isatty()
-        self._t0, self._s0 = time.perf_counter(), 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start(0)
 
     def start(self, step: int) -> None:
-        self._t0, self._s0 = time.perf_counter(), step
+        self._t0 = self._t_mark = time.perf_counter()
+        self._s_mark = step
 
     def rate(self, step: int) -> float:
-        dt = time.perf_counter() - self._t0
-        return (step - self._s0) / dt if dt > 0 else 0.0
+        """Steps per second since the last :meth:`update` (or :meth:`start`)."""
+        dt = time.perf_counter() - self._t_mark
+        return (step - self._s_mark) / dt if dt > 0 else 0.0
+
+    def line(self, step: int, values: dict[str, float], rate: float, elapsed: float) -> str:
+        eta = (self.total - step) / rate if rate > 0 else float("nan")
+        losses = " ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(values.items()) if k.startswith("loss/"))
+        return (f"step {step}/{self.total} | {rate:.1f} steps/s | {_duration(elapsed)} elapsed, "
+                f"ETA {_duration(eta)} | loss {losses}")
 
     def update(self, step: int, values: dict[str, float]) -> None:
         if not self.enabled:
             return
-        shown = " ".join(f"{k} {v:.4g}" for k, v in values.items() if k.startswith("loss/"))
-        line = f"step {step}/{self.total} | {self.rate(step):.1f} steps/s | {shown}"
+        now = time.perf_counter()
+        line = self.line(step, values, self.rate(step), now - self._t0)
+        self._t_mark, self._s_mark = now, step
         if self.tty:
-            sys.stderr.write("\r" + line[:150].ljust(150))
+            width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)  # the last column wraps
+            self.stream.write("\r" + line[:width].ljust(width))
         else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+            self.stream.write(line + "\n")
+        self.stream.flush()
 
     def close(self) -> None:
         if self.enabled and self.tty:
-            sys.stderr.write("\n")
+            self.stream.write("\n")

@@ -157,7 +157,9 @@ class Trainer:
         self._finite = torch.ones((), dtype=torch.bool, device=self.device)
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
-        self.fixed = self.model.sample_inputs(t.n_grid, generator=torch.Generator().manual_seed(t.seed + 7919))
+        # a scatter of 64 points shows no modes: vector data get a fuller picture
+        n_fixed = max(t.n_grid, 1000) if self.info.kind == "vector" else t.n_grid
+        self.fixed = self.model.sample_inputs(n_fixed, generator=torch.Generator().manual_seed(t.seed + 7919))
 
     # ---- run folder ----------------------------------------------------------------------
     @property
@@ -231,10 +233,11 @@ class Trainer:
         return extra
 
     # ---- the loop ------------------------------------------------------------------------
-    def request_stop(self, *_: Any) -> None:
+    def request_stop(self, signum: int = signal.SIGINT, *_: Any) -> None:
         if self.stop_requested:  # a second Ctrl-C means now
             raise KeyboardInterrupt
         self.stop_requested = True
+        self.stop_signal = int(signum)
 
     def fit(self) -> Path:
         """Train to ``train.steps``; returns the last checkpoint's path."""
@@ -268,7 +271,8 @@ class Trainer:
         self.save()
         raise TrainingInterrupted(
             f"stopped at step {self.step}, phase {self.phase}; checkpoint saved; "
-            f"continue with: gankit train --resume {self.run_dir}"
+            f"continue with: gankit train --resume {self.run_dir}",
+            signal=getattr(self, "stop_signal", signal.SIGINT),
         )
 
     def _run_step(self) -> None:
@@ -341,13 +345,14 @@ class Trainer:
         if bad:
             where = (f"the last good checkpoint is {self.ckpt_path} (step {self.saved_step})"
                      if self.saved_step is not None else "no checkpoint had been written yet")
+            self.logger.write({"step": self.step, "event": "diverged", "keys": bad})  # for gankit runs
             raise TrainingDiverged(
                 f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
                 f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
             )
         self._finite.fill_(True)
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
-                  "time": time.time()}
+                  "time": time.time()}  # time: for reports' run time (JSONL only, not TensorBoard)
         if hasattr(self.source, "log_values"):  # e.g. data/skipped under data.on_bad=skip
             record.update(self.source.log_values())
         self.logger.write(record)
@@ -374,10 +379,13 @@ class Trainer:
                 f"gankit train --resume {self.run_dir}")
 
     def write_samples(self, name: str) -> None:
-        from gankit.viz import save_samples
+        from gankit.viz import grid_layout, save_samples
 
         samples = self.model.decode(self.fixed, use_ema=self.cfg.train.ema > 0).float().cpu()
-        save_samples(samples, self.info, self.run_dir / "samples" / f"{name}.png")
+        path = save_samples(samples, self.info, self.run_dir / "samples" / f"{name}.png",
+                            **grid_layout(self.model))
+        if path.suffix == ".png":
+            self.logger.image("samples", path, self.step)
 
     def evaluate(self, final: bool = False) -> dict[str, float]:
         """Metrics named in ``eval.metrics`` on the EMA generator, appended to metrics.jsonl.

@@ -1,0 +1,89 @@
+import io
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.training import logger as logger_mod
+from gankit.training.logger import Progress, RunLogger, RunningMeans
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = _Clock()
+    monkeypatch.setattr(logger_mod.time, "perf_counter", c)
+    return c
+
+
+def test_progress_shows_the_current_rate_elapsed_and_eta(clock):
+    out = io.StringIO()
+    p = Progress(1000, True, stream=out)
+    p.start(0)
+    clock.now = 100.0  # a slow start: 100 steps in 100 s
+    p.update(100, {})
+    clock.now = 110.0  # then 400 steps in 10 s
+    p.update(500, {"loss/G": 0.5, "loss/D": 1.25, "D/real": 3.0})
+    first, second = out.getvalue().splitlines()
+    assert first.startswith("step 100/1000 | 1.0 steps/s | 1:40 elapsed, ETA 15:00")
+    # 40 steps/s now (not 500 / 110 = 4.5 since the start); 500 steps left take 12.5 s
+    assert second == "step 500/1000 | 40.0 steps/s | 1:50 elapsed, ETA 0:12 | loss D 1.25 G 0.5"
+
+
+def test_progress_loss_order_does_not_depend_on_the_logging_order(clock):
+    out = io.StringIO()
+    p = Progress(10, True, stream=out)
+    p.update(1, {"loss/G": 1.0, "loss/D": 2.0})
+    p.update(2, {"loss/D": 2.0, "loss/G": 1.0})
+    a, b = (line.split("| loss ")[1] for line in out.getvalue().splitlines())
+    assert a == b == "D 2 G 1"
+
+
+def test_progress_fits_the_terminal(clock, monkeypatch):
+    monkeypatch.setattr(logger_mod.shutil, "get_terminal_size", lambda fallback: os.terminal_size((60, 24)))
+    term = _Terminal()
+    p = Progress(100_000, True, stream=term)
+    clock.now = 1.0
+    p.update(10, {f"loss/{k}": 1.0 / 3 for k in "ABCDEFG"})
+    text = term.getvalue()
+    assert text.startswith("\r") and len(text) == 1 + 59  # redrawn in place, one column spare
+    p.close()
+    assert term.getvalue().endswith("\n")
+
+
+def test_running_means_read_sorted():
+    r = RunningMeans()
+    r.add({"loss/G": torch.tensor(1.0)})
+    r.add({"loss/D": torch.tensor(2.0), "D/real": torch.tensor(3.0)})
+    r.add({"loss/G": torch.tensor(3.0)})
+    assert list(r.read().items()) == [("D/real", 3.0), ("loss/D", 2.0), ("loss/G", 2.0)]
+
+
+def test_tensorboard_gets_named_metrics_and_images_but_no_bookkeeping(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = RunLogger(tmp_path)
+    log.write({"step": 5, "loss/D": 0.5, "steps_per_s": 9.0, "time": 1.7e9})
+    log.write({"step": 5, "metrics/modes": 7.0, "final": True}, file="metrics.jsonl")
+    Image.fromarray(np.full((6, 8), 200, np.uint8)).save(tmp_path / "grid.png")
+    log.image("samples", tmp_path / "grid.png", 5)
+    log.close()
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0}).Reload()
+    assert sorted(acc.Tags()["scalars"]) == ["loss/D", "metrics/modes", "steps_per_s"]
+    assert [(e.step, e.value) for e in acc.Scalars("metrics/modes")] == [(5, 7.0)]
+    (image,) = acc.Images("samples")
+    assert (image.step, image.width, image.height) == (5, 8, 6)
