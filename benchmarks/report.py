@@ -41,9 +41,14 @@ def write_json(path: Path | None, result: dict) -> None:
 def train_runs(commands: dict[str, list[str]], work: Path, jobs: int) -> dict[str, float]:
     """Run each named training command, ``jobs`` processes at a time on one thread each, with
     its output in ``work/NAME.log``; returns CPU minutes (user + system, read from the OS when
-    the process exits) per name, also kept in ``work/cpu_minutes.json`` for re-evaluation."""
+    the process exits) per name, also kept in ``work/cpu_minutes.json`` for re-evaluation.
+    Runs already finished in ``work`` (with their CPU time recorded) are not trained again."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    waiting, running, cpu = list(commands), {}, {}
+    record = work / "cpu_minutes.json"
+    cpu = json.loads(record.read_text()) if record.exists() else {}
+    # a rerun over the same --work trains only what is missing (finished runs are kept)
+    cpu = {k: v for k, v in cpu.items() if k in commands and (work / k / "checkpoints" / "last.pt").exists()}
+    waiting, running = [name for name in commands if name not in cpu], {}
     while waiting or running:
         while waiting and len(running) < jobs:
             name = waiting.pop(0)
@@ -59,7 +64,6 @@ def train_runs(commands: dict[str, list[str]], work: Path, jobs: int) -> dict[st
             raise SystemExit(f"run {name} failed; see {work / (name + '.log')}")
         cpu[name] = (usage.ru_utime + usage.ru_stime) / 60
         print(f"trained {name} in {cpu[name]:.2f} CPU-min", flush=True)
-        record = work / "cpu_minutes.json"
         saved = json.loads(record.read_text()) if record.exists() else {}
         record.write_text(json.dumps({**saved, name: cpu[name]}, indent=1))
     return cpu
