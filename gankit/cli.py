@@ -165,7 +165,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 0
     record = run_topic(args.topic, Path(args.out), "quick" if args.quick else "full", args.seed)
     print(explanation(args.topic, record))
-    print(f"\nwrote {Path(args.out) / args.topic}.png and .json ({record['seconds']:.1f} s)")
+    print(f"\nwrote {Path(args.out) / args.topic}.png and .json "
+          f"({record['seconds']:.1f} s, {record['cpu_seconds']:.1f} CPU s)")
     return 0
 
 

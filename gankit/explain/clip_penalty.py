@@ -85,6 +85,7 @@ def _draw(n: dict[str, Any], path: Path) -> None:
         c = n["critics"][mode]
         ax.hist(c["weights"].numpy(), bins=60, color="tab:blue" if mode == "clip" else "tab:orange")
         ax.set(xlabel="weight value", ylabel="number of weights", title=f"Critic weights: {label}")
+        ax.locator_params(axis="x", nbins=5)
     c = axes[2]
     for mode, label in (("clip", "weight clipping"), ("gp", "gradient penalty")):
         norms = n["critics"][mode]["grad_norms"].clamp_min(1e-6).log10().numpy()

@@ -68,6 +68,7 @@ def summarise(log: dict[str, Any]) -> dict[str, Any]:
     return {"top_mode_share_mean": float(occ.max(1).values.mean()),
             "hops": int((top[1:] != top[:-1]).sum()),
             "modes_ever_occupied": int(((occ > 0.05).any(0)).sum()),
+            "modes_dropped": int(((occ <= 0.05).all(0)).sum()),
             "final_modes": log["modes"][-1], "final_high_quality": log["high_quality"][-1],
             "max_modes": max(log["modes"])}
 
@@ -122,10 +123,12 @@ register(Topic(
 The collapsing GAN (its D learns ten times slower than G, no penalty) puts on average
 {top_mode_share_mean_collapsing} of its samples near a single mode, and that mode changed
 {hops_collapsing} times in {steps} steps: G piles everything on one mode, D learns to reject
-it, G jumps to another mode, and so on. This is mode collapse with hopping; it never covers
-more than {max_modes_collapsing} mode(s) at once, and over the whole run only
-{modes_ever_occupied_collapsing} of the 8 modes were ever visited: the rest were dropped
-throughout. The stable GAN (non-saturating loss with the R1 penalty, as in the toy_ring8
+it, G jumps to another mode, and so on. This is mode collapse with hopping: it never covers
+more than {max_modes_collapsing} mode(s) at once, though over the run it visits
+{modes_ever_occupied_collapsing} of the 8 in turn. Mode dropping is the other failure: a
+mode that never holds a share of the samples, a row that stays dark in the left panel
+({modes_dropped_collapsing} such modes in the collapsing run, {modes_dropped_stable} in the
+stable one). The stable GAN (non-saturating loss with the R1 penalty, as in the toy_ring8
 preset) spreads its samples over the modes (top-mode share {top_mode_share_mean_stable})
 and ends with {final_modes_stable} of 8 modes covered, the high-quality share still growing
 ({final_high_quality_stable}): its remaining fault is blur around the modes, not missing ones.

@@ -84,8 +84,8 @@ def _draw(n: dict[str, Any], examples: dict[str, torch.Tensor], path: Path) -> N
     from gankit.viz import image_grid
 
     plt = pyplot()
-    fig = plt.figure(figsize=(14, 7))
-    grid = fig.add_gridspec(2, 12)
+    fig = plt.figure(figsize=(14, 5.5))
+    grid = fig.add_gridspec(2, 12, height_ratios=(3, 1))
     panels = [("inception_score", "classifier score (IS), higher = better"),
               ("fid", "FID to the training set, lower = better"),
               ("within_class_diversity", "within-class diversity (feature distance)"),

@@ -1,8 +1,8 @@
 """non-differentiable-sampling: three ways (not) to get a gradient through a sampled token.
 
 gankit's LSTM generator (8-token vocabulary) emits one token; a fixed scorer gives token k
-the score ``r_k`` (a discriminator that is linear in the one-hot token, as the first layer of
-every sequence discriminator is). The exact gradient of ``E_x[r_x]`` with respect to G's
+the score ``r_k`` in (0, 1) (a discriminator's belief that the token is real, linear in the
+one-hot token as the first layer of every sequence discriminator is). The exact gradient of ``E_x[r_x]`` with respect to G's
 logits is ``p * (r - p.r)``, computed here by enumerating the vocabulary. Against it, per
 sample and through autograd:
 
@@ -61,7 +61,7 @@ def run(size: str, seed: int) -> tuple[dict[str, Any], Callable[[Path], None]]:
     n, temps = SETTINGS[size]
     torch.manual_seed(seed)
     G = LSTMGenerator(VOCAB, max_len=1)
-    score = torch.randn(VOCAB)
+    score = torch.rand(VOCAB)  # D's belief that each token is real, as SeqGAN's reward
     with torch.no_grad():
         logits = 2.0 * G.step(G.start_tokens(1, torch.device("cpu"))[:, 0], None)[0][0]
     logits = logits - logits.mean()  # scaled up from G's near-uniform start: a peakier p
@@ -98,7 +98,11 @@ def _draw(n: dict[str, Any], path: Path) -> None:
         ax.axhline(n[f"reinforce_{key}"], c="tab:red", ls="--", label="REINFORCE")
         ax.axhline(n[f"reinforce_baseline_{key}"], c="tab:green", ls=":", label="REINFORCE with baseline")
         ax.set(xscale="log", yscale="log", xlabel="Gumbel-softmax temperature tau", ylabel=label)
-        ax.legend(fontsize=8)
+    # a mean of n noisy samples is itself off by about sqrt(variance / n): the noise floor
+    floor = [(v / n["samples"]) ** 0.5 for v in n["gumbel_variance"]]
+    a.plot(n["temperatures"], floor, c="0.6", ls="-.", label="sampling noise of the Gumbel mean")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
     a.set_title(f"Bias (argmax: gradient exactly {n['argmax_grad_max_abs']:g}, no signal at all)",
                 fontsize=10)
     b.set_title(f"Variance ({n['samples']:,} samples per estimate)", fontsize=10)
