@@ -138,7 +138,8 @@ def test_train_translate_round_trip(tmp_path, capsys):
     assert main(["train", "mnist_pix2pix", *tiny_args(), "data.held_out=0", "--data", str(tmp_path / "ab"),
                  "--out", str(run)]) == 0
     grid = Image.open(run / "samples" / "final.png")
-    assert grid.size == (2 + 2 * (3 * 16 + 2), 2 + 2 * (16 + 2))  # [input | output | target] panels
+    # [input | output | target] panels under a 16-px label row, drawn 3x so "target" fits a 16-px panel
+    assert grid.size == (3 * (2 + 2 * (3 * 16 + 2)), 16 + 3 * (2 + 2 * (16 + 2)))
     inputs = tmp_path / "in"
     inputs.mkdir()
     for i in range(3):

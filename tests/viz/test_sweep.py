@@ -29,27 +29,36 @@ def test_plan_is_the_product_of_axes_and_seeds(tmp_path):
         plan_sweep(["train.seed=1,2"], seeds=1, out=tmp_path)
 
 
-def test_sweep_trains_every_run_and_summarises_mean_and_std(tmp_path):
+def test_sweep_trains_every_seed_and_summarises_mean_and_std(tmp_path):
     out = tmp_path / "sweep"
     echoed = []
-    code = run_sweep("toy_ring8", ["loss.name=hinge,lsgan", *TINY], seeds=2, jobs=2, out=out, echo=echoed.append)
-    assert code == 0
+    assert run_sweep("toy_ring8", TINY, seeds=2, jobs=2, out=out, echo=echoed.append) == 0
+    finals = [json.loads((out / "default" / f"seed{k}" / "metrics.jsonl").read_text().splitlines()[-1])
+              for k in (0, 1)]
+    modes = [f["metrics/modes"] for f in finals]
     table = (out / "summary.md").read_text().splitlines()
     assert table[0] == "| setting | seeds | high_quality | mode_kl | modes |"
-    for setting, row in zip(("hinge", "lsgan"), table[2:]):
-        finals = [json.loads((out / f"loss.name={setting}" / f"seed{k}" / "metrics.jsonl")
-                             .read_text().splitlines()[-1]) for k in (0, 1)]
-        modes = [f["metrics/modes"] for f in finals]
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[:2] == [f"loss.name={setting}", "2"]
-        assert cells[4] == f"{statistics.fmean(modes):.4g} ± {statistics.stdev(modes):.2g}"
-    html = (out / "report.html").read_text()
-    assert html.count("<figure>") >= 4 and "loss.name=lsgan" in html
-    # a second call finds every run finished and trains nothing
+    cells = [c.strip() for c in table[2].strip("|").split("|")]
+    assert cells[:2] == ["default", "2"]
+    assert cells[4] == f"{statistics.fmean(modes):.4g} ± {statistics.stdev(modes):.2g}"
+    assert (out / "report.html").read_text().count("<figure>") == 2  # each seed's toy scatter
+    # a second call finds both runs finished and trains nothing
     echoed.clear()
-    assert run_sweep("toy_ring8", ["loss.name=hinge,lsgan", *TINY], seeds=2, jobs=2, out=out,
-                     echo=echoed.append) == 0
-    assert echoed[0] == "sweep: 4 runs, 4 already finished, 2 at a time"
+    assert run_sweep("toy_ring8", TINY, seeds=2, jobs=2, out=out, echo=echoed.append) == 0
+    assert echoed[0] == "sweep: 2 runs, 2 already finished, 2 at a time"
+
+
+def test_summary_has_one_row_per_setting(tmp_path, make_run):
+    from gankit.viz.sweep import SweepRun, summary_table
+
+    runs = []
+    for loss, modes in (("hinge", (6.0, 8.0)), ("wgan", (5.0, 5.0))):
+        for k, m in enumerate(modes):
+            path = make_run(f"{loss}/seed{k}", loss, k, modes=m, kl=0.5)
+            runs.append(SweepRun(f"loss.name={loss}", k, [], path))
+    assert summary_table(runs).splitlines() == [
+        "| setting | seeds | mode_kl | modes |", "|---|---|---|---|",
+        "| loss.name=hinge | 2 | 0.5 ± 0 | 7 ± 1.4 |", "| loss.name=wgan | 2 | 0.5 ± 0 | 5 ± 0 |"]
 
 
 def test_a_bad_key_fails_before_any_run(tmp_path):
