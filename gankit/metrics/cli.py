@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from gankit.errors import ConfigError, DataError
 
@@ -133,7 +132,6 @@ def run_eval(args: argparse.Namespace) -> int:
 def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     from gankit.api import load_run
     from gankit.metrics import runs
-    from gankit.metrics.compute import Scores
 
     device = _device(args.device)
     run = load_run(run_dir, device=device, which=args.which)

@@ -82,3 +82,24 @@ def test_toy_run(tmp_path, capsys):
     assert record["metrics/high_quality"] == pytest.approx(direct["high_quality"])
     assert record["metrics/mode_kl"] == pytest.approx(direct["kl"])
     assert f"{direct['modes']}/8 modes covered" in out
+
+
+def test_progress_line_shows_on_a_terminal_only():
+    import io
+
+    from gankit.metrics.cli import _progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    batches = [torch.zeros(1500, 2), torch.zeros(1000, 2)]
+    shown = Terminal()
+    assert [len(b) for b in _progress(iter(batches), 2500, "generated", shown)] == [1500, 1000]
+    assert "\rgenerated 1,500/2,500" in shown.getvalue() and "\rgenerated 2,500/2,500" in shown.getvalue()
+    piped = io.StringIO()
+    assert len(list(_progress(iter(batches), 2500, "generated", piped))) == 2
+    assert piped.getvalue() == ""
+    short = Terminal()  # a short evaluation ends before a progress line is worth reading
+    list(_progress(iter(batches[:1]), 1500, "generated", short))
+    assert short.getvalue() == ""

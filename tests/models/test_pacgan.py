@@ -1,7 +1,6 @@
 """PacGAN packing: how items are joined, what the packed D and the penalties see, config
 checks, and a short training run."""
 import json
-import math
 
 import pytest
 import torch
