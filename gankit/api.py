@@ -42,6 +42,21 @@ class LoadedRun:
             self._cached_source = build_source(self.cfg.data, self.cfg.train.seed, torch.device("cpu"))
         return self._cached_source
 
+    def real_pair(self, n_a: int, n_b: int | None,
+                  batch_size: int = 500) -> tuple[Iterator[torch.Tensor], Iterator[torch.Tensor], int, int]:
+        """Two disjoint real sets for a real-vs-real reference score: ``b`` is the reference
+        :meth:`real_batches` yields for ``n_b``, ``a`` up to ``n_a`` other items. Returns
+        ``(a batches, b batches, len(a), len(b))``; ``a`` is empty when ``b`` takes all."""
+        from gankit.data.source import disjoint_from, reference_indices
+
+        source = self._source()
+        n = source.info.size
+        labels = source._labels()
+        b = reference_indices(n, n_b or n, labels)
+        a = disjoint_from(n, b, min(n_a, n - len(b)), labels) if len(b) < n else b[:0]
+        xs = lambda idx: (batch["x"] for batch in source.iter_subset(batch_size, idx))
+        return xs(a), xs(b), len(a), len(b)
+
     def reference(self, max_items: int | None = None) -> dict[str, str]:
         """Which real items :meth:`real_batches` yields: the protocol fields ``subset`` and
         ``data_id`` that :func:`gankit.metrics.compute.compute_metrics` takes as ``reference``."""

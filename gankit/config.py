@@ -236,6 +236,12 @@ def set_key(cfg: RunConfig, key: str, value: Any) -> None:
     if section_name == "model" and name == "kind":
         if value != cfg.model.kind:
             cfg.model = _model_options_class(value)()
+            # What an earlier layer (a base preset for another kind) set in sections this
+            # kind never reads goes back to the defaults; the layer that changes the kind
+            # sets its keys after this, and those are checked by validate().
+            defaults = RunConfig()
+            for unused in cfg.model.unused_sections():
+                setattr(cfg, unused, getattr(defaults, unused))
         return
     fields = _section_fields(section)
     if name not in fields:

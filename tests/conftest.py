@@ -13,6 +13,18 @@ def _small_threads():
     torch.set_num_threads(old)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_session_folders(tmp_path_factory):
+    # Module-scoped fixtures (runs trained once per file, spawned rank processes) are set up
+    # before the per-test fixture below: they get a private cache and working folder too.
+    patch = pytest.MonkeyPatch()
+    base = tmp_path_factory.mktemp("session")
+    patch.setenv("GANKIT_CACHE", str(base / "gankit-cache"))
+    patch.chdir(base)
+    yield
+    patch.undo()
+
+
 @pytest.fixture(autouse=True)
 def _private_folders(tmp_path, monkeypatch):
     # Tests write only inside their temporary folder: a `gankit train` without --out makes

@@ -184,3 +184,41 @@ def test_dry_run_is_a_full_check(args, pattern, tmp_path, capsys):
     code, out, err = run_cli(["train", "toy_ring8", *args, "--out", tmp_path / "x", "--dry-run"], capsys)
     assert_one_line_error(code, err, pattern)
     assert out == "" and not (tmp_path / "x").exists()
+
+
+def test_sigterm_stops_a_training_process_with_a_checkpoint_to_resume(tmp_path, capsys):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    run = tmp_path / "run"
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gankit", "train", *TINY_TOY, "train.steps=10000000", "train.log_every=1",
+         "train.sample_every=0", "train.threads=1", "--out", str(run)],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log, deadline = run / "log.jsonl", time.time() + 300
+    try:
+        while not (log.is_file() and log.read_text().strip()):  # training has started
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "training did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    found = re.search(r"stopped at step (\d+), phase \d+; checkpoint saved; continue with: "
+                      rf"gankit train --resume {re.escape(str(run))}", err)
+    assert found, err
+    step = int(found.group(1))
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == step > 0
+    code, _, err = run_cli(["train", "--resume", run, f"train.steps={step + 2}"], capsys)
+    assert code == 0, err
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["step"] == step + 2

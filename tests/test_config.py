@@ -124,3 +124,11 @@ def test_one_suggestion_helper_for_every_name():
     assert suggestions("bogus", ["tags", "layout"]) == []
     assert suggestions("data.bogus", ["data.tags", "data.layout", "model.z_dim"]) == []
     assert suggestions("toy_rign8", ["toy_ring8", "toy_grid25", "toy_ring8_flow"]) == ["toy_ring8"]
+
+
+def test_changing_the_kind_drops_a_base_presets_unused_sections():
+    # mnist_dcgan sets D.name=dcgan and D.width; a VAE has no D, so they go back to the defaults
+    cfg = load_config("mnist_dcgan", ["model.kind=vae"])
+    assert cfg.D == RunConfig().D
+    with pytest.raises(ConfigError, match="D.width=8 does nothing for model.kind=vae"):
+        load_config("mnist_dcgan", ["model.kind=vae", "D.width=8"])

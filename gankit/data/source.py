@@ -89,6 +89,17 @@ def reference_indices(n_total: int, n: int, labels: torch.Tensor | None = None,
     return torch.cat(picks).sort().values
 
 
+def disjoint_from(n_total: int, taken: torch.Tensor, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+    """Sorted indices of a seeded random ``n`` of the items not in ``taken`` (stratified by
+    ``labels`` when given): a second real set for a real-vs-real reference score."""
+    free = torch.ones(n_total, dtype=torch.bool)
+    free[taken] = False
+    rest = torch.nonzero(free).reshape(-1)
+    pick = reference_indices(len(rest), n, None if labels is None else labels.reshape(-1)[rest],
+                             seed=REFERENCE_SEED + 1)
+    return rest[pick]
+
+
 def describe_reference(n_total: int, n: int | None, stratified: bool) -> str:
     """How :func:`reference_indices` chose the real items, for protocols and cache keys."""
     if not n or n >= n_total:
@@ -145,7 +156,10 @@ class ResidentSource:
         """All items, or a seeded (stratified) random ``max_items`` of them, in stored order,
         for metrics (does not move the training order)."""
         n = next(iter(self.tensors.values())).shape[0]
-        idx = reference_indices(n, max_items or n, self._labels())
+        yield from self.iter_subset(batch_size, reference_indices(n, max_items or n, self._labels()))
+
+    def iter_subset(self, batch_size: int, idx: torch.Tensor) -> Iterator[dict[str, torch.Tensor]]:
+        """The items at ``idx``, in that order."""
         for s in range(0, len(idx), batch_size):
             part = idx[s:s + batch_size]
             yield {k: v.index_select(0, part.to(v.device)) for k, v in self.tensors.items()}
@@ -233,7 +247,10 @@ class StreamingSource:
     def iter_items(self, batch_size: int, max_items: int | None = None) -> Iterator[dict[str, torch.Tensor]]:
         """As :meth:`ResidentSource.iter_items`, read through the DataLoader's workers."""
         n = len(self.dataset)  # type: ignore[arg-type]
-        idx = reference_indices(n, max_items or n, self._labels())
+        yield from self.iter_subset(batch_size, reference_indices(n, max_items or n, self._labels()))
+
+    def iter_subset(self, batch_size: int, idx: torch.Tensor) -> Iterator[dict[str, torch.Tensor]]:
+        """The items at ``idx``, in that order."""
         subset = torch.utils.data.Subset(self.dataset, idx.tolist())
         for batch in DataLoader(subset, batch_size=batch_size, num_workers=self.workers):
             batch.pop("bad", None)  # metrics read what decodes; data.on_bad governs training

@@ -13,22 +13,23 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from gankit.errors import ConfigError, DataError
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``gankit eval`` (see the module docstring)."""
-    parser.add_argument("paths", nargs="+", metavar="RUN_DIR | FOLDER [REAL_FOLDER]",
+    parser.add_argument("paths", nargs="*", metavar="RUN_DIR | FOLDER [REAL_FOLDER]",
                         help="a run folder, or generated images (and real images) as folders")
+    parser.add_argument("--explain", action="store_true", help="print what each metric means and exit")
     parser.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,quality,modes,"
                         "memorisation,afd (images) or toy (ring8/grid25); default: the run's "
                         "eval.metrics, else fid (images) or toy")
-    parser.add_argument("--n", type=int, default=10_000, help="samples to generate from a run")
+    parser.add_argument("--n", type=int, default=None, help="samples to generate from a run "
+                        "(default 10,000; 2,000 sentences for sequence runs)")
     parser.add_argument("--n-real", type=int, default=None, help="real items to use (default: all)")
     parser.add_argument("--extractor", help="auto | inception | digits | identity | FILE.pt "
                         "(TorchScript); default: the run's eval.extractor, else auto")
@@ -46,6 +47,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
     parser.add_argument("--cache-dir", help="reference statistics cache (default: ~/.cache/gankit)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--no-reference", action="store_true", help="skip the real-vs-real FID "
+                        "printed beside a run's FID (one more pass over the real data)")
     parser.add_argument("--image-size", type=int, default=0, help="folders: load images at this size")
     parser.add_argument("--channels", type=int, default=0, help="folders: 1 or 3 (default: as stored)")
     parser.add_argument("--workers", type=int, default=2, help="folders: image decoding workers")
@@ -103,6 +106,15 @@ def _load_stats(args: argparse.Namespace):
 
 def run_eval(args: argparse.Namespace) -> int:
     """Run ``gankit eval``; prints the scores and returns the exit code (0)."""
+    if args.explain:
+        from gankit.metrics.describe import explain
+
+        print(explain())
+        return 0
+    if not args.paths:
+        raise ConfigError("give a run folder or image folders to evaluate (or --explain)")
+    args.n_given = args.n is not None
+    args.n = args.n if args.n is not None else 10_000
     paths = [Path(p) for p in args.paths]
     for p in paths:
         if not p.exists():
@@ -119,34 +131,29 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     from gankit.api import load_run
-    from gankit.metrics.compute import batches_of, compute_metrics
+    from gankit.metrics import runs
 
     device = _device(args.device)
     run = load_run(run_dir, device=device, which=args.which)
-    names = _metric_names(args, run.cfg.eval.metrics, run.info)
-    # Batches are seeded apart by a large stride, so seeds 0 and 1 never share a batch.
-    fake = batches_of(args.n, args.batch_size, lambda m, i: run.generate(
-        m, seed=args.seed * 1_000_003 + i, use_ema=not args.no_ema, batch_size=args.batch_size))
-    real = run.real_batches(args.batch_size, max_items=args.n_real)
     out = Path(args.out) if args.out else run.run_dir / "eval"
-    scores = compute_metrics(
-        names, fake, real, run.info, extractor=args.extractor or run.cfg.eval.extractor,
-        cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
-        device=device, inception_path=args.inception, options=_options(args),
-        use_cache=not args.no_cache, reference=run.reference(args.n_real))
+    names: list[str] = []
+    if runs.has_sample_metrics(run):
+        names = _metric_names(args, run.cfg.eval.metrics, run.info)
+        scores = _sample_metrics(run, names, args, device, out)
+    elif args.metrics:
+        raise ConfigError(f"a {run.cfg.model.kind} run is measured by its own metrics (see "
+                          "gankit eval --explain); drop --metrics")
+    elif run.cfg.model.kind in runs.TRANSLATION_KINDS:
+        scores = runs.translation_scores(run, args, device)
+    else:
+        scores = runs.sequence_scores(run, args)
+    extra, note = runs.conditional_scores(run, args, device)
+    _merge(scores, extra)
     if hasattr(run.model, "likelihood_metrics") and run.cfg.data.held_out > 0:
-        # likelihood models: held-out NLL, each key naming its unit and data variant
-        from gankit.data import held_out_tensors
-
-        held = held_out_tensors(run.cfg.data, run.cfg.train.seed)
-        given = {}
-        if run.model.space is not None:  # a conditional VAE measures log p(x | c)
-            given["conditions"] = run.model.space.from_labels(held["y"]).split(args.batch_size)
-        lik = run.model.likelihood_metrics(held["x"].to(device).split(args.batch_size),
-                                           use_ema=not args.no_ema, **given)
-        for key, value in lik.items():
-            scores.add({key: value}, lik.protocol[key])
+        _merge(scores, _likelihood(run, args, device))
     _report(scores, names, run.info, out)
+    if note:
+        print(f"note: {note}")
     _save_stats(scores, args)
     record = {"step": run.step, "source": "gankit eval", "n": args.n,
               **{f"metrics/{k}": v for k, v in scores.items()},
@@ -154,6 +161,88 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     with open(run.run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
     return 0
+
+
+def _sample_metrics(run, names: list[str], args: argparse.Namespace, device: str, out: Path):
+    """FID and the other sample metrics of a run that draws samples from noise."""
+    from gankit.metrics.compute import batches_of, compute_metrics
+
+    # Batches are seeded apart by a large stride, so seeds 0 and 1 never share a batch.
+    fake = batches_of(args.n, args.batch_size, lambda m, i: run.generate(
+        m, seed=args.seed * 1_000_003 + i, use_ema=not args.no_ema, batch_size=args.batch_size))
+    fake = _progress(fake, args.n, "generated")
+    real = run.real_batches(args.batch_size, max_items=args.n_real)
+    scores = compute_metrics(
+        names, fake, real, run.info, extractor=args.extractor or run.cfg.eval.extractor,
+        cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
+        device=device, inception_path=args.inception, options=_options(args),
+        use_cache=not args.no_cache, reference=run.reference(args.n_real))
+    if "fid" in scores and not args.stats and not args.no_reference:
+        _real_vs_real_fid(run, scores, args, device)
+    return scores
+
+
+# a real-vs-real FID takes one more pass over the real data: skipped above this many items
+REFERENCE_MAX_ITEMS = 50_000
+
+
+def _real_vs_real_fid(run, scores, args: argparse.Namespace, device: str) -> None:
+    """FID between two disjoint real sets, the second being the metric's own reference and
+    the first as large as the generated set where the data allow: the floor the model's FID
+    is read against (FID is biased by n, so a bare 0 is never the target)."""
+    from gankit.metrics.compute import compute_metrics
+
+    total = run.info.size
+    if not total or total > REFERENCE_MAX_ITEMS:
+        return
+    n_real = args.n_real if args.n_real and args.n_real < total else total - min(args.n, total // 2)
+    a, b, n_a, n_b = run.real_pair(args.n, n_real, args.batch_size)
+    if n_a < 2:
+        return
+    ref = compute_metrics(["fid"], a, b, run.info, extractor=args.extractor or run.cfg.eval.extractor,
+                          device=device, inception_path=args.inception, use_cache=False)
+    scores.reference["fid"] = (f"real vs real {{}} at {n_a:,} vs {n_b:,}", ref["fid"])
+
+
+def _likelihood(run, args: argparse.Namespace, device: str):
+    """Held-out NLL of a likelihood model, each key naming its unit and data variant."""
+    from gankit.data import held_out_tensors
+
+    held = held_out_tensors(run.cfg.data, run.cfg.train.seed)
+    given = {}
+    if run.model.space is not None:  # a conditional VAE measures log p(x | c)
+        given["conditions"] = run.model.space.from_labels(held["y"]).split(args.batch_size)
+    return run.model.likelihood_metrics(held["x"].to(device).split(args.batch_size),
+                                        use_ema=not args.no_ema, **given)
+
+
+def _merge(scores, extra) -> None:
+    for key, value in extra.items():
+        scores.add({key: value}, extra.protocol[key])
+    scores.reference.update(getattr(extra, "reference", {}))
+
+
+def _progress(batches: Iterator, total: int, what: str, stream=None) -> Iterator:
+    """Pass ``batches`` through, showing ``what done/total`` on a terminal's stderr line
+    (nothing when stderr is not a terminal, so logs and pipes stay clean)."""
+    import sys
+
+    stream = stream if stream is not None else sys.stderr
+    show = stream.isatty() and total >= PROGRESS_MIN
+    done, start = 0, time.time()
+    for x in batches:
+        done += len(x)
+        if show:
+            rate = done / max(time.time() - start, 1e-9)
+            stream.write(f"\r{what} {done:,}/{total:,} ({rate:,.0f}/s)")
+            stream.flush()
+        yield x
+    if show:
+        stream.write("\n")
+
+
+# evaluations of fewer samples end before a progress line is worth reading
+PROGRESS_MIN = 2000
 
 
 def _folder_batches(path: Path, size: int, channels: int, args: argparse.Namespace) -> Iterator:
@@ -187,7 +276,8 @@ def _eval_folders(paths: list[Path], args: argparse.Namespace) -> int:
             raise DataError(f"'{p}' is neither a run folder nor a folder of images")
     fake_info = _folder_info(paths[0], args)
     info = _folder_info(paths[1], args) if len(paths) == 2 else fake_info
-    fake = _folder_batches(paths[0], fake_info.shape[1], fake_info.shape[0], args)
+    fake = _progress(_folder_batches(paths[0], fake_info.shape[1], fake_info.shape[0], args),
+                     fake_info.size, "images")
     real = _folder_batches(paths[1], info.shape[1], info.shape[0], args) if len(paths) == 2 else None
     if len(paths) == 1 and not args.stats and not args.metrics:
         if not args.save_stats:
@@ -231,17 +321,14 @@ def _save_stats(scores, args: argparse.Namespace) -> None:
         print(f"wrote statistics of {scores.fake_stats.n} samples to {args.save_stats}")
 
 
-def _format(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    return "inf" if math.isinf(value) else f"{value:.6g}"
-
-
 def _report(scores, names: list[str], info, out: Path) -> None:
-    """Print the scores, one per line, with the toy summary the lecture asks for."""
+    """Print the scores, one per line, each with its meaning, protocol and direction (see
+    :mod:`gankit.metrics.describe`), then the toy summary the lecture asks for."""
+    from gankit.metrics.describe import describe, format_value as _format
+
     width = max(len(k) for k in scores)
     for key, value in scores.items():
-        print(f"{key:<{width}}  {_format(value)}")
+        print(describe(key, value, scores.protocol.get(key, {}), scores.reference.get(key), width))
     if "toy" in names:
         from gankit.data.toy import MIXTURES
 

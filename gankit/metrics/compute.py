@@ -76,6 +76,9 @@ class Scores(dict):
     def __init__(self) -> None:
         super().__init__()
         self.protocol: dict[str, Protocol] = {}
+        # what to read a score against: {key: (label, value)}, e.g. ("real vs real {} at
+        # 500 vs 1,000", 0.9) for an FID, ("on real data", 0.998) for class accuracy
+        self.reference: dict[str, tuple[str, float]] = {}
         self.fake_stats: FeatureStats | None = None  # the generated side's feature statistics
 
     def add(self, values: dict[str, float], protocol: Protocol) -> None:

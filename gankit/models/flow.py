@@ -38,9 +38,6 @@ OBJECTIVES = ("mle", "adversarial", "hybrid")
 @dataclass
 class FlowOptions(ModelOptions):
     kind: str = "flow"
-
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss", "D") if self.objective == "mle" else ()
     objective: str = "mle"  # mle | adversarial | hybrid (Flow-GAN)
     mle_weight: float = 1.0  # hybrid: weight of the batch's NLL (bits/dim or nats) in G's loss
     n_scales: int = 2  # images: RealNVP scales
@@ -49,6 +46,9 @@ class FlowOptions(ModelOptions):
     # 1.8 bits/dim where 0.05 was at 2.4 after the same 150 CPU-seconds
     alpha: float = 1e-6
     temperature: float = 1.0  # sampling: z ~ N(0, temperature^2 I)
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D") if self.objective == "mle" else ()
 
 
 def build_flow(cfg: RunConfig, info: DataInfo) -> nn.Module:

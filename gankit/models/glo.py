@@ -37,15 +37,15 @@ GON_MOMENTUM = 0.01  # running mean/covariance of GON latents
 @dataclass
 class GLOOptions(ModelOptions):
     kind: str = "glo"
-
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss", "D")
     z_dim: int = 32
     latent: str = "codes"  # codes (GLO) | gon (gradient origin network)
     code_space: str = "ball"  # ball | sphere: where codes are projected after each step
     code_lr: float = 0.1  # Adam learning rate of the codes (sparse: only the batch's codes move)
     lap_levels: int = 3  # Laplacian pyramid levels of the loss (1 = plain L1); images only
     lap_weights: list[float] = field(default_factory=list)  # one per level; empty = all 1
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D")
 
 
 # ---- the Laplacian pyramid ---------------------------------------------------------------

@@ -33,11 +33,11 @@ from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, valid_mask
 @dataclass
 class MLEOptions(ModelOptions):
     kind: str = "mle"
+    emb_dim: int = 32  # G's token embedding (its LSTM has G.width units in G.depth layers)
+    temperature: float = 1.0  # sampling temperature of `gankit sample` and the sample files
 
     def unused_sections(self) -> tuple[str, ...]:
         return ("loss", "D")  # maximum likelihood: no discriminator, no adversarial loss
-    emb_dim: int = 32  # G's token embedding (its LSTM has G.width units in G.depth layers)
-    temperature: float = 1.0  # sampling temperature of `gankit sample` and the sample files
 
 
 def check_sequence_data(info: DataInfo, kind: str) -> None:
@@ -164,9 +164,6 @@ class MLE(SequenceModel):
 @dataclass
 class TextGANOptions(MLEOptions):
     kind: str = "textgan"
-
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss",)  # each text GAN's reward or relaxation is its own objective
     pretrain_steps: int = 1000  # MLE steps of G before anything adversarial
     pretrain_lr: float = 1e-2  # Adam learning rate of the MLE pretraining
     d_pretrain_steps: int = 0  # then steps of D alone (train.n_critic updates each)
@@ -176,6 +173,9 @@ class TextGANOptions(MLEOptions):
     d_filters: list[int] = field(default_factory=lambda: [64, 64, 64, 64])  # filters per window
     d_dropout: float = 0.25
     d_highway: bool = True
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss",)  # each text GAN's reward or relaxation is its own objective
 
 
 class TextGAN(SequenceModel):

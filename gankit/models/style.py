@@ -47,9 +47,6 @@ def straight_through(logits: Tensor, noise: Tensor | None = None, tau: float = 1
 @dataclass
 class StyleOptions(ModelOptions):
     kind: str = "style"
-
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss",)
     emb_dim: int = 64  # generators' token embedding (their bi-LSTMs have G.width units)
     tau: float = 1.0  # temperature of the relaxation's gradient
     lambda_cycle: float = 10.0
@@ -58,6 +55,9 @@ class StyleOptions(ModelOptions):
     d_windows: list[int] = field(default_factory=lambda: [1, 2, 3, 4])
     d_filters: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
     d_dropout: float = 0.25
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss",)
 
 
 @register_model

@@ -37,9 +37,6 @@ LOG_SCALE_MIN = -7.0  # PixelCNN++: keeps a logistic from collapsing onto one bi
 @dataclass
 class VAEOptions(ModelOptions):
     kind: str = "vae"
-
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss", "D")
     z_dim: int = 32
     likelihood: str = "auto"  # auto | logistic | bernoulli | gaussian (auto: by data)
     mixtures: int = 1  # components of the discretised logistic mixture
@@ -50,6 +47,9 @@ class VAEOptions(ModelOptions):
     # Conditioning: used only when data.condition is label or text.
     embed_dim: int = 0  # size of the encoded c: 0 = one-hot labels, 32 for text
     text_encoder: str = "mean"  # text conditions: mean (bag of words) | gru
+
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss", "D")
 
 
 # ---- likelihoods p(x | z): decoder outputs -> log-probabilities --------------------------

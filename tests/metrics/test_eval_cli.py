@@ -71,4 +71,35 @@ def test_toy_run(tmp_path, capsys):
     assert (run / "eval" / "toy_scatter.png").is_file()
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["source"] == "gankit eval" and record["protocol"]["toy"]["n_fake"] == 300
-    assert 0 <= record["metrics/modes"] <= 8
+    # the same 300 samples (batches of 250 seeded 0 and 1), scored directly
+    from gankit.api import load_run
+    from gankit.metrics.toy import toy_metrics
+
+    loaded = load_run(run)
+    samples = torch.cat([loaded.generate(250, seed=0, batch_size=250), loaded.generate(50, seed=1, batch_size=250)])
+    direct = toy_metrics(samples, "ring8")
+    assert record["metrics/modes"] == direct["modes"]
+    assert record["metrics/high_quality"] == pytest.approx(direct["high_quality"])
+    assert record["metrics/mode_kl"] == pytest.approx(direct["kl"])
+    assert f"{direct['modes']}/8 modes covered" in out
+
+
+def test_progress_line_shows_on_a_terminal_only():
+    import io
+
+    from gankit.metrics.cli import _progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    batches = [torch.zeros(1500, 2), torch.zeros(1000, 2)]
+    shown = Terminal()
+    assert [len(b) for b in _progress(iter(batches), 2500, "generated", shown)] == [1500, 1000]
+    assert "\rgenerated 1,500/2,500" in shown.getvalue() and "\rgenerated 2,500/2,500" in shown.getvalue()
+    piped = io.StringIO()
+    assert len(list(_progress(iter(batches), 2500, "generated", piped))) == 2
+    assert piped.getvalue() == ""
+    short = Terminal()  # a short evaluation ends before a progress line is worth reading
+    list(_progress(iter(batches[:1]), 1500, "generated", short))
+    assert short.getvalue() == ""

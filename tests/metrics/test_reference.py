@@ -6,7 +6,6 @@ from gankit.config import load_config
 from gankit.data import build_source, data_identity
 from gankit.data.info import DataInfo
 from gankit.data.source import ResidentSource, reference_indices
-from gankit.metrics.cache import StatsCache
 from gankit.metrics.compute import compute_metrics
 
 

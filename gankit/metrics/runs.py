@@ -1,0 +1,122 @@
+"""What ``gankit eval RUN`` measures for each model kind, beside the sample metrics.
+
+* unconditional GANs, GLO, VAEs and flows: the sample metrics (FID, KID, ... on generated
+  samples) of :mod:`gankit.metrics.compute`; VAEs and flows add the held-out likelihood in
+  its unit when the run held data out;
+* conditional GANs (``data.condition=label``): also class accuracy and intra-class FID;
+* pix2pix: L1, PSNR and SSIM of translated held-out pairs (no samples to generate: its only
+  input is the image it translates);
+* CycleGAN: cycle error, FID in each target domain and, on the built-in digits, the share of
+  translations that keep their class;
+* sequence models (mle, seqgan, gumbel, dense): NLL-oracle, NLL-gen, BLEU and self-BLEU;
+* style transfer: accuracy, BLEU and content F1 beside the copy and rule baselines.
+
+Every score carries a protocol (what was measured, on which data, how many items), as the
+sample metrics do.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from gankit.errors import ConfigError, DataError
+from gankit.metrics.compute import Scores
+
+TRANSLATION_KINDS = ("pix2pix", "cyclegan")
+SEQUENCE_KINDS = ("mle", "seqgan", "gumbel", "dense")
+
+
+def has_sample_metrics(run) -> bool:
+    """Whether FID and the other sample metrics apply (the model draws samples from noise)."""
+    return run.cfg.model.kind not in (*TRANSLATION_KINDS, *SEQUENCE_KINDS, "style")
+
+
+def _add(scores: Scores, values: dict[str, float], **protocol) -> None:
+    for key, value in values.items():
+        scores.add({key: float(value)}, protocol)
+
+
+def _extractor(run, args: argparse.Namespace, device: str):
+    from gankit.metrics.extractors import build_extractor
+
+    image_info = type(run.info)("image", run.info.shape, name=run.info.name)
+    return build_extractor(args.extractor or run.cfg.eval.extractor, image_info, device, args.inception)
+
+
+def translation_scores(run, args: argparse.Namespace, device: str) -> Scores:
+    """pix2pix: L1/PSNR/SSIM on held-out pairs; CycleGAN: cycle error, FID, kept class."""
+    from gankit.metrics.conditional import cyclegan_scores, pix2pix_scores
+
+    scores, use_ema = Scores(), not args.no_ema
+    if run.cfg.model.kind == "pix2pix":
+        from gankit.data import held_out_tensors
+
+        test = held_out_tensors(run.cfg.data, run.cfg.train.seed)
+        a, b = test["a"].to(device), test["b"].to(device)
+        _add(scores, pix2pix_scores(run.model, a, b, use_ema), metric="paired", data="held-out pairs",
+             n=len(a), range="[0, 1] (L1 on [-1, 1])")
+        return scores
+    from gankit.data.paired import unpaired_held_out
+
+    test = unpaired_held_out(run.cfg.data, run.info.shape[0])
+    extractor = _extractor(run, args, device)
+    values = cyclegan_scores(run.model, test["a"].to(device), test["b"].to(device), extractor,
+                             test.get("y"), use_ema)
+    _add(scores, values, metric="cyclegan", data="held-out images", n=len(test["a"]),
+         **extractor.protocol())
+    return scores
+
+
+def sequence_scores(run, args: argparse.Namespace) -> Scores:
+    """NLL-oracle, NLL-gen, BLEU-n and self-BLEU-n of a sequence run; style-transfer scores."""
+    from gankit.data.text import load_text_data
+
+    data = load_text_data(run.cfg.data)
+    scores = Scores()
+    if run.cfg.model.kind == "style":
+        from gankit.models.style import evaluate_style
+
+        if data.style is None:
+            raise DataError("style scores need a built-in style task (its rule gives the gold answer)")
+        by_name = evaluate_style(lambda x, to: run.model.translate(x, to, not args.no_ema),
+                                 data.test, data.style, data.vocab)
+        for name, values in by_name.items():
+            _add(scores, {f"{k}/{name}" if name != "model" else k: v for k, v in values.items()},
+                 metric="style", data="test sentences", n=len(data.test["x"]), translator=name)
+        return scores
+    from gankit.metrics.text import evaluate_text_run
+
+    n = args.n if args.n_given else 2000
+    values = evaluate_text_run(run, n=n, seed=args.seed, bleu_n=min(n, 500), use_ema=not args.no_ema,
+                               data=data)
+    _add(scores, values, metric="text", data="test split", n_fake=n, n_real=len(data.test["x"]),
+         bleu_samples=min(n, 500))
+    return scores
+
+
+def conditional_scores(run, args: argparse.Namespace, device: str) -> tuple[Scores, str]:
+    """Class accuracy and intra-class FID of a conditional GAN, or a note saying why not."""
+    from gankit.data import load_tensors
+    from gankit.metrics import conditional
+
+    scores = Scores()
+    if run.cfg.model.kind != "gan" or run.cfg.data.condition != "label":
+        return scores, ""
+    tensors, _, _ = load_tensors(run.cfg.data, run.cfg.train.seed)
+    if tensors is None:
+        return scores, "class accuracy needs the data in memory (data.resident=yes)"
+    extractor = _extractor(run, args, device)
+    per_class = max(2, args.n // max(run.model.space.num_classes, 1))
+    try:
+        values = conditional.conditional_scores(run.model, tensors["x"], tensors["y"], extractor,
+                                                per_class, args.seed, not args.no_ema)
+    except ConfigError as e:  # e.g. a classifier of other classes: the sample metrics still stand
+        return scores, f"no class accuracy: {e}"
+    _add(scores, values, metric="conditional", n_fake=per_class * run.model.space.num_classes,
+         n_real=len(tensors["x"]), per_class=per_class, **extractor.protocol())
+    with torch.no_grad():  # the classifier's accuracy on real data: the ceiling to compare with
+        probs = conditional.extract(extractor, tensors["x"])[1]
+    if probs is not None:
+        scores.reference["class_accuracy"] = ("on real data", conditional.class_agreement(probs, tensors["y"]))
+    return scores, ""
