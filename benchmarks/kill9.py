@@ -220,9 +220,11 @@ about {r['write_ms']:.0f} ms so that kills can land inside one.
 resumed from it. {r['in_write']} kills landed inside a checkpoint write (each left its
 half-written temporary file beside an intact `last.pt`), {r['between_writes']} during training
 after that start had written a checkpoint, and {r['before_own_checkpoint']} during start-up or
-the first steps of a start ({r['before_first_checkpoint']} of all kills came before the run's
-first checkpoint existed; the next start then began afresh). The finished run's model, EMA, optimizer, torch RNG
-and data-order state are **{verdict}** to an uninterrupted run's (reference run {r['reference_s']:.1f} s).
+the first steps of a start ({r['before_first_checkpoint']} before the run's first checkpoint
+existed, when the next start begins afresh). The finished run's model, EMA, optimizer, torch RNG
+and data-order state are **{verdict}** to an uninterrupted run's. (Wall times are those of a
+shared, busy machine: the reference run took {r['reference_s']:.1f} s, {r['first_write_s']:.1f} s
+of it before the first checkpoint.)
 """
 
 
