@@ -7,12 +7,15 @@
    checkpoint every ``--ckpt-every``, one thread) gives the reference weights and the run's
    wall time ``T``. Every run here has ``GANKIT_TEST_SLOW_SAVE`` set, a test-only writer that
    sleeps before each write call, so that a checkpoint write lasts long enough to be hit.
-2. The same run is started in a second folder and killed with SIGKILL ``--kills`` times, each
-   time after a random delay drawn uniformly from ``[0, F + 1.5 (T - F) / kills]``, where ``F``
-   is when the reference run began its first checkpoint write (so the kills spread over
-   start-up, training and saving). Every other kill then also waits for this start's
-   first completed checkpoint and for the next write to begin, and lands a random fraction
-   of the way into that write (so these kills also move the run forward).
+2. The same run is started in a second folder and killed with SIGKILL ``--kills`` times.
+   Every other kill lands inside a checkpoint write: it waits for this start's first new
+   checkpoint and for the next write to begin, then a random fraction of the write's length.
+   The others are, by a coin toss, a "start-up" kill (a moment drawn uniformly from the time
+   the reference needed to begin its first write: imports, data, model, the first steps) or
+   a "training" kill (a moment drawn uniformly from one checkpoint interval after this
+   start's first new checkpoint). Tying the moments to this start's own checkpoints keeps
+   the run moving forward by at most about two checkpoints per kill, however fast or busy
+   the machine is, so the kills are not spent before the run ends.
    After each kill the script checks that ``last.pt`` (if any) loads with
    ``weights_only=True``, and starts the run again: ``--resume`` when a checkpoint exists,
    the original command otherwise. A start that exits with an error counts as a failure.
@@ -110,23 +113,32 @@ def reference(args: argparse.Namespace, run: Path) -> tuple[float, float, float]
     return time.perf_counter() - t0, first or 0.0, windows[len(windows) // 2] if windows else 0.0
 
 
+def wait_until(proc: subprocess.Popen, condition) -> None:
+    """Poll ``condition`` until it holds or the process ends."""
+    while proc.poll() is None and not condition():
+        time.sleep(POLL_S)
+
+
 def kill_once(args: argparse.Namespace, run: Path, rng: random.Random, timing: tuple,
               in_write: bool) -> dict:
     """Start the run, kill it at a random moment, check what it left. Returns a record."""
     wall, first, window = timing
+    interval = (wall - first) * args.ckpt_every / args.steps  # seconds between checkpoints
     before = saved_at(run)
     t0 = time.perf_counter()
     proc = start(args, run)
-    # start-up (to the first write) plus a 1.5/kills share of the rest of the run: the random
-    # kills then move the run forward by about a third of it in all, so the kills are not
-    # spent before the run ends even when the machine runs faster than for the reference
-    deadline = t0 + rng.uniform(0, first + 1.5 * (wall - first) / args.kills)
-    while proc.poll() is None and time.perf_counter() < deadline:
-        time.sleep(POLL_S)
-    if in_write:
-        # after a new checkpoint of this start, so that every such kill lets the run advance
-        while proc.poll() is None and (saved_at(run) == before or not writing(run)):
-            time.sleep(POLL_S)
+    own_checkpoint = lambda: saved_at(run) != before  # noqa: E731
+    mode = "write" if in_write else rng.choice(["start-up", "training"])
+    if mode == "start-up":  # anywhere in the time the reference took to its first write
+        deadline = t0 + rng.uniform(0, first)
+        wait_until(proc, lambda: time.perf_counter() >= deadline)
+    elif mode == "training":  # within one checkpoint interval after this start's first one
+        wait_until(proc, own_checkpoint)
+        deadline = time.perf_counter() + rng.uniform(0, interval)
+        wait_until(proc, lambda: time.perf_counter() >= deadline)
+    else:  # a random fraction into the write after this start's first checkpoint
+        wait_until(proc, own_checkpoint)
+        wait_until(proc, lambda: writing(run))
         time.sleep(rng.uniform(0, 0.9 * window))
     if proc.poll() is not None:  # it finished or failed before the kill
         return {"killed": False, "rc": proc.returncode, "error": proc.stderr.read().strip()}
@@ -136,7 +148,7 @@ def kill_once(args: argparse.Namespace, run: Path, rng: random.Random, timing: t
     proc.stderr.close()
     # a write of this process was cut when its own temporary file is left behind
     cut = (run / "checkpoints" / f".last.pt.{proc.pid}.tmp").exists()
-    record = {"killed": True, "at_s": round(at, 2), "in_write": cut,
+    record = {"killed": True, "mode": mode, "at_s": round(at, 2), "in_write": cut,
               "after_own_checkpoint": saved_at(run) != before, "step": None, "ok": True}
     last = run / "checkpoints" / "last.pt"
     if last.exists():
@@ -208,9 +220,11 @@ about {r['write_ms']:.0f} ms so that kills can land inside one.
 resumed from it. {r['in_write']} kills landed inside a checkpoint write (each left its
 half-written temporary file beside an intact `last.pt`), {r['between_writes']} during training
 after that start had written a checkpoint, and {r['before_own_checkpoint']} during start-up or
-the first steps of a start ({r['before_first_checkpoint']} of all kills came before the run's
-first checkpoint existed; the next start then began afresh). The finished run's model, EMA, optimizer, torch RNG
-and data-order state are **{verdict}** to an uninterrupted run's (reference run {r['reference_s']:.1f} s).
+the first steps of a start ({r['before_first_checkpoint']} before the run's first checkpoint
+existed, when the next start begins afresh). The finished run's model, EMA, optimizer, torch RNG
+and data-order state are **{verdict}** to an uninterrupted run's. (Wall times are those of a
+shared, busy machine: the reference run took {r['reference_s']:.1f} s, {r['first_write_s']:.1f} s
+of it before the first checkpoint.)
 """
 
 

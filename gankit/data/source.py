@@ -229,11 +229,15 @@ class StreamingSource:
         return {"data/skipped": float(len(self.bad_files))} if self.on_bad == "skip" else {}
 
     def state_dict(self) -> dict[str, Any]:
-        return dict(self._consumed)
+        state: dict[str, Any] = dict(self._consumed)
+        if self.bad_files:  # so that a resumed run keeps counting from here
+            state["bad_files"] = sorted(self.bad_files)
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.order.load_state_dict(state)
         self._consumed = self.order.state_dict()
+        self.bad_files = set(state.get("bad_files", ()))
         self._it = None
 
     def _labels(self) -> torch.Tensor | None:

@@ -80,6 +80,12 @@ def test_skip_counts_each_bad_file_once_and_logs_it(tmp_path, workers):
     else:  # a worker reads 4 batches ahead, so it meets the files up to 4 steps later
         assert counts[:2] == [0, 0] and counts[-1] == 2 and counts == sorted(counts)
     assert trainer.source.bad_files == {2, 6}
+    cfg.train.steps = 14
+    resumed = Trainer(cfg, tmp_path / "run", resume=True)  # the count is in the checkpoint
+    assert resumed.source.bad_files == {2, 6}
+    resumed.fit()
+    last = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert (last["step"], last["data/skipped"]) == (14, 2)
 
 
 def test_skip_replaces_a_bad_item_by_the_next_readable_one(tmp_path):
