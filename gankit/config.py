@@ -352,9 +352,11 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
 
 
 # Keys a resumed run may change: none of them changes what is trained, only how long, how
-# often it logs, samples, checkpoints and evaluates, and where it runs.
+# often it logs, samples, checkpoints and evaluates, and where it runs; data.on_bad decides
+# whether a corrupt file found mid-run stops the run (it says to resume with =skip).
 RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
-               "train.progress", "train.threads", "train.device", "eval.every", "data.workers")
+               "train.progress", "train.threads", "train.device", "eval.every", "data.workers",
+               "data.on_bad")
 
 
 def check_resume_override(key: str) -> None:

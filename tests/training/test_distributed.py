@@ -210,7 +210,7 @@ def test_torchrun_runs_the_cli(tmp_path):
     images = write_images(tmp_path / "images", n=64)
     overrides = [f"data.source={images}", "data.image_size=4", "data.channels=1",
                  "data.batch_size=32", "model.z_dim=4", "G.name=mlp", "G.width=16", "G.depth=2",
-                 "G.norm=none", "D.name=mlp", "D.width=16", "D.depth=2", "train.steps=4",
+                 "G.norm=none", "D.name=mlp", "D.width=16", "D.depth=2", "D.norm=none", "train.steps=4",
                  "train.log_every=2", "train.sample_every=0", "train.ckpt_every=0",
                  "train.progress=false", "train.ema=0.9", "train.threads=1", "train.device=cpu"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}

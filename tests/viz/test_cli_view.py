@@ -39,7 +39,7 @@ def test_presets_lists_every_builtin_preset(capsys):
     names = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
     assert [l.split()[0] for l in lines[1:]] == names
     ring = next(l for l in lines if l.startswith("toy_ring8 "))
-    assert ring.split()[1:6] == ["gan", "nonsaturating", "on", "ring8", "2000"]
+    assert ring.split()[1:6] == ["gan", "nonsaturating", "on", "ring8", "10000"]
     assert "Ring of 8 Gaussians" in ring
 
 

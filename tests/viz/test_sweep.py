@@ -37,10 +37,11 @@ def test_sweep_trains_every_seed_and_summarises_mean_and_std(tmp_path):
               for k in (0, 1)]
     modes = [f["metrics/modes"] for f in finals]
     table = (out / "summary.md").read_text().splitlines()
-    assert table[0] == "| setting | seeds | high_quality | mode_kl | modes |"
+    assert table[0] == ("| setting | seeds | beyond_10std | high_quality | mode_kl | modes | "
+                        "modes_fair | within_1std |")
     cells = [c.strip() for c in table[2].strip("|").split("|")]
     assert cells[:2] == ["default", "2"]
-    assert cells[4] == f"{statistics.fmean(modes):.4g} ± {statistics.stdev(modes):.2g}"
+    assert cells[5] == f"{statistics.fmean(modes):.4g} ± {statistics.stdev(modes):.2g}"
     assert (out / "report.html").read_text().count("<figure>") == 2  # each seed's toy scatter
     # a second call finds both runs finished and trains nothing
     echoed.clear()
