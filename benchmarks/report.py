@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def train_runs(commands: dict[str, list[str]], work: Path, jobs: int) -> dict[st
     # a rerun over the same --work trains only what is missing (finished runs are kept)
     cpu = {k: v for k, v in cpu.items() if k in commands and (work / k / "checkpoints" / "last.pt").exists()}
     waiting, running = [name for name in commands if name not in cpu], {}
+    for name in waiting:  # started by an earlier, interrupted benchmark: start it again
+        if (work / name).is_dir():
+            shutil.rmtree(work / name)
     while waiting or running:
         while waiting and len(running) < jobs:
             name = waiting.pop(0)

@@ -35,3 +35,30 @@ def test_write_json_makes_the_folder_and_skips_without_a_path(tmp_path):
     assert json.loads(target.read_text()) == {"a": [1, 2], "b": 0.5}
     write_json(None, {"ignored": True})  # no --json given: nothing is written
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["deep", "out.json"]
+
+
+def _fake_training(name_dir):
+    """A command that 'trains' by writing the run's last checkpoint, and counts its calls."""
+    import sys
+
+    code = ("import pathlib, sys; d = pathlib.Path(sys.argv[1]); (d / 'checkpoints').mkdir(parents=True); "
+            "(d / 'checkpoints' / 'last.pt').write_text('x'); "
+            "c = d.parent / 'calls.txt'; c.write_text(c.read_text() + d.name + ' ' if c.exists() else d.name + ' ')")
+    return [sys.executable, "-c", code, str(name_dir)]
+
+
+def test_train_runs_records_cpu_time_and_a_rerun_trains_only_what_is_missing(tmp_path):
+    import json
+
+    from benchmarks.report import train_runs
+
+    commands = {n: _fake_training(tmp_path / n) for n in ("a", "b")}
+    cpu = train_runs(commands, tmp_path, jobs=2)
+    assert set(cpu) == {"a", "b"} and all(v >= 0 for v in cpu.values())
+    assert json.loads((tmp_path / "cpu_minutes.json").read_text()).keys() == {"a", "b"}
+    # "c" was started by an interrupted benchmark: its folder is there, its CPU time is not
+    (tmp_path / "c" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "calls.txt").write_text("")
+    cpu = train_runs({**commands, "c": _fake_training(tmp_path / "c")}, tmp_path, jobs=2)
+    assert set(cpu) == {"a", "b", "c"}
+    assert (tmp_path / "calls.txt").read_text().split() == ["c"]  # a and b were kept
