@@ -56,3 +56,16 @@ def stop_after(n_phases):
             trainer.request_stop()
 
     return callback
+
+
+def poison_d_at(step):
+    """A trainer phase callback that fills D's weights with NaN once ``step`` is reached, so
+    that the next losses are non-finite (a run made to diverge)."""
+
+    def callback(trainer):
+        if trainer.step == step:
+            with torch.no_grad():
+                for p in trainer.model.D.parameters():
+                    p.fill_(float("nan"))
+
+    return callback

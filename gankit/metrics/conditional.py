@@ -92,18 +92,19 @@ def mean_pairwise_distance(feats: Tensor) -> float:
 
 def per_class_scores(probs: Tensor, fake_feats: Tensor, fake_y: Tensor, real_feats: Tensor,
                      real_y: Tensor, class_names: list[str]) -> dict[str, float]:
-    """Per class: ``class_accuracy/<name>`` and ``diversity/<name>``, the samples' mean
-    pairwise distance in the classifier's feature space over that of the real items of the
-    class (real = 1.0; a class whose samples repeat one glyph scores near 0); ``diversity``
-    and ``diversity_min`` summarise the classes."""
+    """Per class: ``class_accuracy/<name>`` and ``within_class_diversity/<name>``, the
+    samples' mean pairwise distance in the classifier's feature space over that of the real
+    items of the class (real = 1.0; a class whose samples repeat one glyph scores near 0);
+    ``within_class_diversity`` and ``within_class_diversity_min`` summarise the classes."""
     out: dict[str, float] = {}
     for k, name in enumerate(class_names):
         mine = fake_y == k
         out[f"class_accuracy/{name}"] = class_agreement(probs[mine], fake_y[mine])
         real_spread = mean_pairwise_distance(real_feats[real_y == k])
-        out[f"diversity/{name}"] = mean_pairwise_distance(fake_feats[mine]) / real_spread
-    spreads = [out[f"diversity/{n}"] for n in class_names]
-    out["diversity"], out["diversity_min"] = float(np.mean(spreads)), float(min(spreads))
+        out[f"within_class_diversity/{name}"] = mean_pairwise_distance(fake_feats[mine]) / real_spread
+    spreads = [out[f"within_class_diversity/{n}"] for n in class_names]
+    out["within_class_diversity"] = float(np.mean(spreads))
+    out["within_class_diversity_min"] = float(min(spreads))
     return out
 
 

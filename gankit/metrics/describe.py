@@ -42,6 +42,11 @@ GLOSSARY: dict[str, Entry] = {
     "diversity": Entry("class diversity", HIGHER, "entropy of the mean class distribution, in "
                        "nats (at most diversity_max)"),
     "diversity_max": Entry("largest class diversity", NEITHER, "log(number of classes)"),
+    "within_class_diversity": Entry("within-class diversity", HIGHER, "mean pairwise feature "
+                                    "distance of a class's samples over that of its real items, "
+                                    "averaged over classes (real = 1; one repeated glyph = 0)"),
+    "within_class_diversity_min": Entry("lowest within-class diversity", HIGHER, "the same for "
+                                        "the least varied class"),
     "modes": Entry("modes", HIGHER, "classes (or mixture modes) that received samples"),
     "mode_kl": Entry("mode KL", LOWER, "KL(mode histogram || uniform): 0 when modes are equally used"),
     "high_quality": Entry("high-quality share", HIGHER, "share of toy samples within 3 standard "

@@ -133,8 +133,8 @@ def test_conditional_scores_ask_each_class():
     assert scores["intra_fid/c"] == pytest.approx(16.0, abs=0.1)  # 4 pixels moved by 2: 4 * 2^2
     assert (scores["class_accuracy/a"], scores["class_accuracy/b"], scores["class_accuracy/c"]) == (1, 1, 0)
     # the painter's noise has the real data's spread: diversity ~1 in every class
-    assert scores["diversity/a"] == pytest.approx(1.0, abs=0.1)
-    assert scores["diversity"] == pytest.approx(1.0, abs=0.1)
+    assert scores["within_class_diversity/a"] == pytest.approx(1.0, abs=0.1)
+    assert scores["within_class_diversity"] == pytest.approx(1.0, abs=0.1)
 
 
 class GlyphRepeater(LabelPainter):
@@ -155,9 +155,9 @@ def test_within_class_diversity_catches_a_repeated_glyph():
     real = y.float().view(-1, 1, 1, 1) + 0.01 * torch.randn(300, 1, 2, 2)
     scores = conditional_scores(GlyphRepeater(), real, y, ValueClassifier(), n_per_class=100)
     assert scores["class_accuracy"] == 1.0  # every sample is of its class ...
-    assert scores["diversity/a"] == pytest.approx(1.0, abs=0.1)
-    assert scores["diversity/b"] == 0.0 and scores["diversity/c"] == 0.0  # ... but b, c repeat
-    assert scores["diversity_min"] == 0.0
+    assert scores["within_class_diversity/a"] == pytest.approx(1.0, abs=0.1)
+    assert scores["within_class_diversity/b"] == 0.0 and scores["within_class_diversity/c"] == 0.0  # ... but b, c repeat
+    assert scores["within_class_diversity_min"] == 0.0
 
 
 def test_mean_pairwise_distance_by_hand():

@@ -6,7 +6,7 @@ import torch
 from gankit.errors import CheckpointError, TrainingDiverged, TrainingInterrupted
 from gankit.training.checkpoint import load_checkpoint, restore
 from gankit.training.trainer import Trainer
-from tests.conftest import tiny_toy_config, stop_after
+from tests.conftest import poison_d_at, stop_after, tiny_toy_config
 
 
 def final_state(trainer):
@@ -64,14 +64,7 @@ def test_ema_tracks_the_generator(tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     cfg = tiny_toy_config(**{"train.ckpt_every": 4, "train.steps": 20})
     trainer = Trainer(cfg, tmp_path / "run")
-
-    def poison(tr):
-        if tr.step == 6:
-            with torch.no_grad():
-                for p in tr.model.D.parameters():
-                    p.fill_(float("nan"))
-
-    trainer.phase_callbacks.append(poison)
+    trainer.phase_callbacks.append(poison_d_at(6))
     with pytest.raises(TrainingDiverged, match=r"loss/D.*non-finite by step 8.*step 4"):
         trainer.fit()
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
@@ -147,14 +140,7 @@ def test_non_finite_loss_is_caught_before_a_grid_or_an_evaluation_between_log_ti
                              "train.steps": 20, "eval.every": 7, "eval.metrics": "fid",
                              "eval.extractor": "identity", "eval.n_samples": 64})
     trainer = Trainer(cfg, tmp_path / "run")
-
-    def poison(tr):
-        if tr.step == 6:
-            with torch.no_grad():
-                for p in tr.model.D.parameters():
-                    p.fill_(float("nan"))
-
-    trainer.phase_callbacks.append(poison)
+    trainer.phase_callbacks.append(poison_d_at(6))
     with pytest.raises(TrainingDiverged, match=r"loss/.*non-finite by step 7;.*step 4"):
         trainer.fit()
     assert not (tmp_path / "run" / "samples" / "step_0000007.png").exists()

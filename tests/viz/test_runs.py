@@ -1,5 +1,4 @@
 import json
-import math
 
 import pytest
 
@@ -88,21 +87,12 @@ def test_cli_runs_and_bad_folder(tmp_path, make_run, capsys):
 
 
 def test_a_real_diverged_run_is_listed_as_diverged(tmp_path):
-    import torch
-
     from gankit.errors import TrainingDiverged
     from gankit.training.trainer import Trainer
-    from tests.conftest import tiny_toy_config
+    from tests.conftest import poison_d_at, tiny_toy_config
 
     trainer = Trainer(tiny_toy_config(**{"train.steps": 20}), tmp_path / "run")
-
-    def poison(tr):
-        if tr.step == 6:
-            with torch.no_grad():
-                for p in tr.model.D.parameters():
-                    p.fill_(float("nan"))
-
-    trainer.phase_callbacks.append(poison)
+    trainer.phase_callbacks.append(poison_d_at(6))
     with pytest.raises(TrainingDiverged):
         trainer.fit()
     run = read_run(tmp_path / "run")
