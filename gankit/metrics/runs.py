@@ -3,7 +3,8 @@
 * unconditional GANs, GLO, VAEs and flows: the sample metrics (FID, KID, ... on generated
   samples) of :mod:`gankit.metrics.compute`; VAEs and flows add the held-out likelihood in
   its unit when the run held data out;
-* conditional GANs (``data.condition=label``): also class accuracy and intra-class FID;
+* conditional GANs (``data.condition=label`` or ``text``): also class accuracy, intra-class
+  FID and within-class diversity (a text-conditioned GAN is asked for each class by its text);
 * pix2pix: L1, PSNR and SSIM of translated held-out pairs (no samples to generate: its only
   input is the image it translates);
 * CycleGAN: cycle error, FID in each target domain and, on the built-in digits, the share of
@@ -101,8 +102,8 @@ def conditional_scores(run, args: argparse.Namespace, device: str) -> tuple[Scor
     from gankit.metrics import conditional
 
     scores = Scores()
-    if run.cfg.model.kind != "gan" or run.cfg.data.condition != "label":
-        return scores, ""
+    if run.cfg.model.kind != "gan" or run.cfg.data.condition == "none":
+        return scores, ""  # text conditions ask for each class by its text (its tags)
     tensors, _, _ = load_tensors(run.cfg.data, run.cfg.train.seed)
     if tensors is None:
         return scores, "class accuracy needs the data in memory (data.resident=yes)"

@@ -14,6 +14,8 @@ RUNS = {
     "pix2pix": ["mnist_pix2pix", "G.width=4", "D.width=4", "data.batch_size=8"],
     "cyclegan": ["cyclegan_digits", "G.depth=1", "data.batch_size=4"],
     "cgan": ["mnist_cgan", "G.width=8", "D.width=8", "data.batch_size=16", "train.ema_start=0"],
+    "cgan_text": ["mnist_cgan_text", "G.width=8", "D.width=8", "data.batch_size=16",
+                  "train.ema_start=0"],
     "mle": ["mle_oracle", "data.toy_samples=300", "G.width=8", "model.emb_dim=8", "data.held_out=0.1"],
     "style": ["style_synth", "G.width=8", "model.emb_dim=8", "model.d_filters=[4,4,4,4]",
               "model.d_emb_dim=8"],
@@ -77,6 +79,22 @@ def test_conditional_gan_adds_class_accuracy_and_intra_fid(runs, capsys):
     assert "200 generated vs 500 real" in lines["fid"] and "real vs real" in lines["fid"]
     # two steps of training: a generator that has not learnt the classes yet
     assert _value(lines["class_accuracy"]) < 0.5
+
+
+def test_text_conditioned_gan_is_asked_for_each_class_by_its_words(runs, capsys):
+    run = _train(runs, "cgan_text")
+    lines = _eval(run, capsys, "--n", 200, "--n-real", 500)
+    assert {"class_accuracy", "intra_fid", "within_class_diversity"} <= set(lines)
+    # the same number computed directly: 20 samples per digit, asked for by the digit's word
+    from gankit.data import load_tensors
+    from gankit.metrics.conditional import conditional_scores
+    from gankit.metrics.extractors import build_extractor
+
+    loaded = load_run(run)
+    tensors, _, info = load_tensors(loaded.cfg.data, loaded.cfg.train.seed)
+    direct = conditional_scores(loaded.model, tensors["x"], tensors["y"],
+                                build_extractor("digits", info), 20, 0)
+    assert _value(lines["class_accuracy"]) == pytest.approx(direct["class_accuracy"], abs=5e-4)
 
 
 def test_sequence_run_gets_nll_and_bleu(runs, capsys):
