@@ -47,8 +47,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
     parser.add_argument("--cache-dir", help="reference statistics cache (default: ~/.cache/gankit)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    parser.add_argument("--no-reference", action="store_true", help="skip the real-vs-real FID "
-                        "printed beside a run's FID (one more pass over the real data)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the real-vs-real "
+                        "FID, KID, precision/recall and density/coverage printed beside a run's "
+                        "(one more pass over the real data)")
     parser.add_argument("--image-size", type=int, default=0, help="folders: load images at this size")
     parser.add_argument("--channels", type=int, default=0, help="folders: 1 or 3 (default: as stored)")
     parser.add_argument("--workers", type=int, default=2, help="folders: image decoding workers")
@@ -177,8 +178,10 @@ def _sample_metrics(run, names: list[str], args: argparse.Namespace, device: str
         cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
         device=device, inception_path=args.inception, options=_options(args),
         use_cache=not args.no_cache, reference=run.reference(args.n_real))
-    if "fid" in scores and not args.stats and not args.no_reference:
-        _real_vs_real_fid(run, scores, args, device)
+    paired = [m for m, key in (("fid", "fid"), ("kid", "kid"), ("pr", "precision"), ("dc", "density"))
+              if key in scores]
+    if paired and not args.stats and not args.no_reference:
+        _real_vs_real(run, scores, paired, args, device)
     return scores
 
 
@@ -186,10 +189,12 @@ def _sample_metrics(run, names: list[str], args: argparse.Namespace, device: str
 REFERENCE_MAX_ITEMS = 50_000
 
 
-def _real_vs_real_fid(run, scores, args: argparse.Namespace, device: str) -> None:
-    """FID between two disjoint real sets, the second being the metric's own reference and
-    the first as large as the generated set where the data allow: the floor the model's FID
-    is read against (FID is biased by n, so a bare 0 is never the target)."""
+def _real_vs_real(run, scores, names: list[str], args: argparse.Namespace, device: str) -> None:
+    """The paired metrics ``names`` (FID, KID, precision/recall, density/coverage) between two
+    disjoint real sets, the second being the metrics' own reference and the first as large as
+    the generated set where the data allow: what the model's scores are read against (FID and
+    KID are biased by n, so a bare 0 is never the target; real data's own precision and recall
+    are below 1 at finite k)."""
     from gankit.metrics.compute import compute_metrics
 
     total = run.info.size
@@ -199,9 +204,12 @@ def _real_vs_real_fid(run, scores, args: argparse.Namespace, device: str) -> Non
     a, b, n_a, n_b = run.real_pair(args.n, n_real, args.batch_size)
     if n_a < 2:
         return
-    ref = compute_metrics(["fid"], a, b, run.info, extractor=args.extractor or run.cfg.eval.extractor,
-                          device=device, inception_path=args.inception, use_cache=False)
-    scores.reference["fid"] = (f"real vs real {{}} at {n_a:,} vs {n_b:,}", ref["fid"])
+    ref = compute_metrics(names, a, b, run.info, extractor=args.extractor or run.cfg.eval.extractor,
+                          device=device, inception_path=args.inception, use_cache=False,
+                          options=_options(args))
+    for key, value in ref.items():
+        if key in scores and key not in scores.reference:
+            scores.reference[key] = (f"real vs real {{}} at {n_a:,} vs {n_b:,}", float(value))
 
 
 def _likelihood(run, args: argparse.Namespace, device: str):

@@ -81,6 +81,16 @@ def test_conditional_gan_adds_class_accuracy_and_intra_fid(runs, capsys):
     assert _value(lines["class_accuracy"]) < 0.5
 
 
+def test_paired_metrics_are_printed_beside_their_real_vs_real_value(runs, capsys):
+    lines = _eval(_train(runs, "cgan"), capsys, "--n", 200, "--n-real", 500, "--metrics", "fid,kid,pr",
+                  "--kid-subset-size", 100)
+    for key in ("fid", "kid", "precision", "recall"):
+        assert "real vs real" in lines[key], lines[key]
+    real_recall = float(lines["recall"].split("real vs real ")[1].split()[0])
+    assert 0.5 < real_recall <= 1.0  # real data recall real data well; a 2-step G does not
+    assert _value(lines["recall"]) < real_recall
+
+
 def test_text_conditioned_gan_is_asked_for_each_class_by_its_words(runs, capsys):
     run = _train(runs, "cgan_text")
     lines = _eval(run, capsys, "--n", 200, "--n-real", 500)
