@@ -104,8 +104,12 @@ def plot_toy(samples: Tensor | np.ndarray, mixture_name: str, path: str | Path,
     ax.scatter(means[:, 0], means[:, 1], s=14, c="red", marker="x", label="true modes", zorder=4)
     ax.set_aspect("equal")
     # the legend sits below the axes, so it never hides samples
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=7,
-              markerscale=6, frameon=False)
+    legend = ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=3, fontsize=7,
+                       frameon=False)
+    handles = getattr(legend, "legend_handles", None) or legend.legendHandles
+    for handle in handles[:2]:  # the sample dots, drawn tiny and faint, shown readable here
+        handle.set_sizes([20])
+        handle.set_alpha(1.0)
     ax.set_title(title or mixture_name)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
