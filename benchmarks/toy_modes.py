@@ -117,6 +117,7 @@ def mean_std(values: list[float], fmt: str = ".1f") -> str:
 def section(groups: dict[tuple[str, str], list[dict]], args: argparse.Namespace) -> str:
     title = "## Toy mixtures: PacGAN's 2-D experiment" if args.pacgan else "## Toy mixtures"
     cmd = "python benchmarks/toy_modes.py" + (" --pacgan" if args.pacgan else "")
+    cmd += f" --packs {args.packs}" if args.pacgan and args.packs != "1,2,3,4" else ""
     cmd += f" --rows {args.rows}" if args.rows != "ring8,grid25,cloud" else ""
     cmd += f" --objectives {args.objectives}" if args.objectives else ""
     cmd += f" --seeds {args.seeds}" + "".join(f" --set {s}" for s in args.set)
