@@ -13,6 +13,7 @@ too-wide clusters (mass between 3 and 10 std) from bridges between modes (beyond
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 import torch
@@ -32,14 +33,14 @@ def _samples(samples: Tensor | np.ndarray) -> Tensor:
     return x
 
 
-Mixture = "str | tuple[Tensor, float]"  # a named mixture, or (means [K, D], std) of any cloud
+Target = Union[str, tuple[Tensor, float]]  # a named mixture, or (means [K, D], std) of any cloud
 
 
-def _modes_of(target) -> tuple[Tensor, float]:
+def _modes_of(target: Target) -> tuple[Tensor, float]:
     return mixture(target) if isinstance(target, str) else (torch.as_tensor(target[0]), float(target[1]))
 
 
-def nearest_distances(samples: Tensor | np.ndarray, target) -> tuple[Tensor, Tensor]:
+def nearest_distances(samples: Tensor | np.ndarray, target: Target) -> tuple[Tensor, Tensor]:
     """``(index of the nearest mode, distance to it in std units)`` per sample."""
     means, std = _modes_of(target)
     x = torch.as_tensor(samples).detach().to(torch.float64).cpu()
@@ -50,13 +51,13 @@ def nearest_distances(samples: Tensor | np.ndarray, target) -> tuple[Tensor, Ten
     return nearest.indices, nearest.values / std
 
 
-def nearest_modes(samples: Tensor | np.ndarray, target) -> tuple[Tensor, Tensor]:
+def nearest_modes(samples: Tensor | np.ndarray, target: Target) -> tuple[Tensor, Tensor]:
     """``(index of the nearest mode, whether the sample is high quality)`` per sample."""
     idx, dist = nearest_distances(samples, target)
     return idx, dist <= HQ_STDS
 
 
-def toy_metrics(samples: Tensor | np.ndarray, target) -> dict[str, float]:
+def toy_metrics(samples: Tensor | np.ndarray, target: Target) -> dict[str, float]:
     """``modes`` covered (PacGAN), ``modes_fair`` (at least a quarter of the fair share),
     the share of ``high_quality`` samples (0..1), ``kl`` to uniform, and the distance
     histogram shares ``within_1std`` and ``beyond_10std``.

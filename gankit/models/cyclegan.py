@@ -196,10 +196,10 @@ class CycleGAN(GenerativeModel):
 
     def _classifier(self, device: torch.device) -> nn.Module:
         net = self.__dict__.get("_frozen_classifier")  # a plain attribute: not a submodule
-        if net is None:
+        if net is None or next(net.parameters()).device != device:  # loaded once per device
             net = load_digit_net(device=device).requires_grad_(False)
             self.__dict__["_frozen_classifier"] = net
-        return net.to(device)
+        return net
 
     # ---- sampling and translation ------------------------------------------------------------
     def translate(self, x: torch.Tensor, forward: bool = True, use_ema: bool = True) -> torch.Tensor:
