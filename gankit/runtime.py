@@ -46,3 +46,28 @@ def tune_allocator() -> bool:
         return False
     _done = ok
     return ok
+
+
+def resolve_device(name: str, option: str = "train.device", fix: str = "train.device=cpu",
+                   index: int | None = None):
+    """The ``torch.device`` a setting names: ``auto`` (CUDA when there is a GPU, else the CPU),
+    ``cpu``, ``cuda`` or ``cuda:N``. ``index`` numbers a bare ``cuda`` (this process's local
+    rank under torchrun); ``option`` and ``fix`` name the setting in the ConfigError for a
+    device that is not one, or CUDA asked for without a GPU."""
+    import torch
+
+    from gankit.errors import ConfigError
+
+    if name == "auto":
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        return torch.device("cuda", index) if index is not None else torch.device("cuda")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"{option} '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"{option} {name} asks for CUDA but no GPU is available; use {fix}")
+    if device.type == "cuda" and device.index is None and index is not None:
+        device = torch.device("cuda", index)
+    return device

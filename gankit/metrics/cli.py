@@ -63,13 +63,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _device(name: str) -> str:
-    import torch
+    from gankit.runtime import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {name} asks for CUDA but no GPU is available; use --device cpu")
-    return name
+    return str(resolve_device(name, option="--device", fix="--device cpu"))
 
 
 def _options(args: argparse.Namespace):

@@ -11,13 +11,7 @@ import torch
 from torch import Tensor
 
 from gankit.errors import DataError
-
-
-def _as_features(x: Tensor | np.ndarray, name: str) -> Tensor:
-    t = torch.as_tensor(x).detach().to(torch.float64)
-    if t.ndim != 2 or t.shape[0] < 2:
-        raise DataError(f"{name} must be [N >= 2, D] features, got {tuple(t.shape)}")
-    return t
+from gankit.metrics.stats import as_features as _as_features
 
 
 def mmd2_unbiased(x: Tensor, y: Tensor) -> float:

@@ -21,15 +21,9 @@ import torch
 from torch import Tensor
 
 from gankit.errors import DataError
+from gankit.metrics.stats import as_features as _as_features
 
 _BLOCK_ELEMENTS = 2 ** 23  # float64 distances per block: 64 MB
-
-
-def _as_features(x: Tensor | np.ndarray, name: str, min_rows: int) -> Tensor:
-    t = torch.as_tensor(x).detach().to(torch.float64)
-    if t.ndim != 2 or t.shape[0] < min_rows:
-        raise DataError(f"{name} must be [N >= {min_rows}, D] features, got {tuple(t.shape)}")
-    return t
 
 
 def _distance_blocks(a: Tensor, b: Tensor) -> Iterator[tuple[slice, Tensor]]:

@@ -167,3 +167,11 @@ def check_comparable(a: FeatureStats, b: FeatureStats) -> None:
     if unknown:
         warnings.warn("comparing with statistics whose protocol is unknown (a file from another "
                       "tool); make sure it used the same extractor and resize", stacklevel=2)
+
+
+def as_features(x: Tensor | np.ndarray, name: str, min_rows: int = 2) -> Tensor:
+    """``x`` as a float64 [N, D] tensor; DataError naming ``name`` unless N >= ``min_rows``."""
+    t = torch.as_tensor(x).detach().to(torch.float64)
+    if t.ndim != 2 or t.shape[0] < min_rows:
+        raise DataError(f"{name} must be [N >= {min_rows}, D] features, got {tuple(t.shape)}")
+    return t

@@ -25,6 +25,7 @@ from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError,
                            TrainingInterrupted)
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
+from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import tune_allocator
 from gankit.training import distributed, lock
 from gankit.training.checkpoint import load_checkpoint, make_checkpoint, restore, save_checkpoint, set_rng_state
@@ -32,17 +33,8 @@ from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda", distributed.local_rank()) if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device '{name}' is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device asks for CUDA but no GPU is available; use train.device=cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", distributed.local_rank())
-    return device
+    """``train.device`` as a torch device; a bare ``cuda`` is this rank's GPU under torchrun."""
+    return runtime_device(name, index=distributed.local_rank())
 
 
 def build_model(cfg: RunConfig, info) -> GenerativeModel:
