@@ -127,7 +127,9 @@ class ModelOptions:
         return ()
 
 
-MODEL_OPTIONS: Registry[type] = Registry("model kind")
+# Filled by the models: each registers its options class beside itself (``register_model``
+# in gankit/models); config names the package and never imports it.
+MODEL_OPTIONS: Registry[type] = Registry("model kind", autoload="gankit.models")
 
 
 @dataclass
@@ -145,12 +147,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-def _ensure_models_registered() -> None:
-    import gankit.models  # noqa: F401  (registers every model's options)
-
-
 def _model_options_class(kind: Any) -> type:
-    _ensure_models_registered()
     if not isinstance(kind, str):
         raise ConfigError(f"model.kind must be a string, got {kind!r}")
     return MODEL_OPTIONS.get(kind)
@@ -210,7 +207,6 @@ def all_keys(cfg: RunConfig) -> list[str]:
 def _unknown_key(key: str, cfg: RunConfig) -> ConfigError:
     hint = closest(key, all_keys(cfg))
     if not hint and key.startswith("model."):
-        _ensure_models_registered()
         owners = [kind for kind in MODEL_OPTIONS.names()
                   if key.split(".", 1)[1] in {f.name for f in dataclasses.fields(MODEL_OPTIONS.get(kind))}]
         if owners:
@@ -330,8 +326,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def load_config(preset: str | None = None, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Defaults, then the preset (and its bases), then ``key=value`` overrides."""
     cfg = RunConfig()
-    _model_options_class("gan")
-    cfg.model = MODEL_OPTIONS.get("gan")()
+    cfg.model = _model_options_class("gan")()
     if preset:
         for tree in _load_preset_tree(preset):
             apply_dict(cfg, tree)

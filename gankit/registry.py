@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import importlib
 from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 from gankit.errors import ConfigError
@@ -52,11 +53,26 @@ def closest(name: str, choices: Iterable[str]) -> str:
 
 
 class Registry(Generic[T]):
-    """A named collection of components (objectives, nets, models, metrics, data sets)."""
+    """A named collection of components (objectives, nets, models, metrics, data sources).
 
-    def __init__(self, kind: str):
+    Components add themselves with the :meth:`register` decorator in the module that defines
+    them. ``autoload`` names the package whose import registers them all: it is imported on
+    the first lookup, so a registry owned by a low layer (config's model options) can be
+    filled by a higher one (the models) without the low layer importing it."""
+
+    def __init__(self, kind: str, autoload: str | None = None):
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._autoload = autoload
+
+    def _load(self) -> None:
+        if self._autoload:
+            package, self._autoload = self._autoload, None
+            try:
+                importlib.import_module(package)
+            except BaseException:
+                self._autoload = package
+                raise
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -71,6 +87,7 @@ class Registry(Generic[T]):
         return self.register(name)(obj)
 
     def get(self, name: str) -> T:
+        self._load()
         if name not in self._items:
             known = ", ".join(sorted(self._items))
             raise ConfigError(
@@ -79,10 +96,17 @@ class Registry(Generic[T]):
         return self._items[name]
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._items)
 
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, component)`` pairs in the order they were registered."""
+        self._load()
+        return list(self._items.items())
+
     def __contains__(self, name: Any) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())
