@@ -2,48 +2,21 @@
 
 ``data.source`` is a built-in name (toy mixtures ``ring8``/``grid25``, images ``mnist5k``,
 ``digits``, ``stacked_mnist``, drawn ``faces`` / ``faces<N>``), an image folder, or a ``.npy``/``.csv`` point cloud.
+Each kind of source registers itself in :data:`gankit.data.sources.DATA_SOURCES`.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gankit.config import DataConfig
 from gankit.data.info import DataInfo
 from gankit.data.source import ResidentSource, StreamingSource
+from gankit.data.sources import (DATA_SOURCES, DEFAULT_FOLDER_SIZE, builtin_names,  # noqa: F401
+                                 convert_images, data_source, source_for, standardization)
 from gankit.errors import ConfigError, DataError
 from gankit.registry import closest
-
-DEFAULT_FOLDER_SIZE = 64
-
-
-def builtin_names() -> list[str]:
-    from gankit.data.builtin import BUILTIN_IMAGES
-    from gankit.data.toy import MIXTURES
-
-    from gankit.data.paired import builtin_names as image_to_image_names
-
-    return sorted(MIXTURES) + BUILTIN_IMAGES.names() + image_to_image_names()
-
-
-def convert_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
-    """Resize a [-1, 1] NCHW batch to ``size`` and convert it to ``channels`` (1 or 3)."""
-    if channels and channels != x.shape[1]:
-        if channels == 3 and x.shape[1] == 1:
-            x = x.repeat(1, 3, 1, 1)
-        elif channels == 1 and x.shape[1] == 3:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
-            x = (x * w).sum(1, keepdim=True)
-        else:
-            raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
-    if size and size != x.shape[-1]:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
-                          align_corners=False).clamp_(-1, 1)
-    return x
-
 
 # The held-out split ignores train.seed, so runs with different seeds share one test set.
 SPLIT_SEED = 0
@@ -105,81 +78,18 @@ def _held_out_part(tensors: dict[str, torch.Tensor], info: DataInfo, cfg: DataCo
 
 
 def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | None, object, DataInfo]:
-    """Every item of ``data.source``, before the held-out split."""
-    from gankit.data import builtin, points, toy
-
+    """Every item of ``data.source``, before the held-out split: loaded by the first source
+    kind of :data:`~gankit.data.sources.DATA_SOURCES` that claims it."""
+    source = source_for(cfg)
+    if source is not None:
+        return source.load(cfg, seed)
     src = cfg.source
-    from gankit.data import text
-
-    if text.is_text_source(src):  # token sequences: oracle, .txt files, built-in text
-        return text.load_text_tensors(cfg, seed)
-    from gankit.data import paired
-
-    if paired.is_paired(cfg):  # image-to-image pairs: batches {a, b}
-        return paired.load_paired(cfg)
-    if src in toy.MIXTURES:
-        x, y = toy.sample_mixture(src, cfg.toy_samples, seed=seed)
-        return {"x": x, "y": y}, None, _vector_info(cfg, x, src)
-    if builtin.find_builtin(src) is not None:
-        x, y, names = builtin.load_builtin(src, seed=seed)
-        x = convert_images(x, cfg.image_size, cfg.channels)
-        info = DataInfo("image", tuple(x.shape[1:]), name=src, num_classes=len(names),
-                        class_names=names, size=len(x))
-        return {"x": x, "y": y}, None, info
-    path = Path(src)
-    if path.suffix.lower() in (".npy", ".csv"):
-        x = points.load_points(path)
-        return {"x": x}, None, _vector_info(cfg, x, str(path))
-    if path.is_dir():
-        return _folder(cfg, path)
-    if path.exists():
+    if Path(src).exists():
         raise DataError(f"'{src}' is a file; data.source takes a folder of images, a .npy/.csv "
                         "point cloud or a built-in name")
     hint = closest(src, builtin_names())
     raise DataError(f"data source '{src}' is neither an existing path nor a built-in name{hint}; "
                     f"built-ins: {', '.join(builtin_names())}")
-
-
-def _vector_info(cfg: DataConfig, x: torch.Tensor, name: str) -> DataInfo:
-    """DataInfo of a point cloud, with its standardisation when ``data.standardize``."""
-    info = DataInfo("vector", (x.shape[1],), name=name, size=len(x))
-    if cfg.standardize:
-        info.shift, info.scale = standardization(x)
-    return info
-
-
-def standardization(x: torch.Tensor) -> tuple[list[float], float]:
-    """``(mean, scale)`` with ``(x - mean) / scale`` centred and of unit root-mean-square.
-
-    One scale for every dimension: the cloud's shape (a ring stays a ring) is kept, only its
-    size and position change, so a preset tuned on one mixture carries over to any other."""
-    points = x.detach().cpu().double().numpy()  # numpy: no tensor reads by the host
-    mean = points.mean(0)
-    scale = float(np.sqrt(np.square(points - mean).sum(1).mean() / points.shape[1]))
-    return mean.tolist(), scale if scale > 0 else 1.0  # one repeated point: only centre it
-
-
-def _folder(cfg: DataConfig, path: Path):
-    from gankit.data import folders
-
-    from gankit.data.conditions import condition_report
-
-    report = condition_report(folders.scan_folder(path), cfg)  # data.tags relabels the images
-    size = cfg.image_size or DEFAULT_FOLDER_SIZE
-    channels = cfg.channels or folders.native_format(report)[1]
-    info = DataInfo("image", (channels, size, size), name=str(path),
-                    num_classes=len(report.class_names), class_names=report.class_names,
-                    size=len(report.files))
-    nbytes = len(report.files) * channels * size * size * 4
-    resident = cfg.resident == "yes" or (cfg.resident == "auto" and nbytes <= cfg.resident_max_mb * 2**20)
-    if resident:
-        x, y, report = folders.load_folder_tensor(path, size, channels, report=report)
-        info.size = len(x)
-    if sum(report.skipped.values()):
-        print(f"data: {report.summary()}")
-    if resident:
-        return {"x": x, "y": y}, None, info
-    return None, folders.ImageFolderDataset(path, size, channels, report=report, flag_bad=True), info
 
 
 def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:

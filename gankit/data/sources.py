@@ -1,0 +1,223 @@
+"""The kinds of data ``data.source`` can name, each registered with :func:`data_source`.
+
+A source kind is a loader ``load(cfg, seed) -> (tensors or None, Dataset or None, DataInfo)``
+(every item, before the held-out split) plus ``claims(cfg)``: whether this kind reads
+``cfg``. :func:`gankit.data.load_tensors` asks the kinds in ``order`` (lowest first) and the
+first that claims the config loads it. ``builtins`` lists the kind's built-in names (shown
+in errors and suggestions, in the order the kinds are registered here).
+
+Adding a kind is one function here (or in its own module imported below) and one decorator.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gankit.config import DataConfig
+from gankit.data.info import DataInfo
+from gankit.errors import DataError
+from gankit.registry import Registry
+
+DEFAULT_FOLDER_SIZE = 64
+
+Loaded = tuple["dict[str, torch.Tensor] | None", object, DataInfo]
+
+
+@dataclass(frozen=True)
+class DataSource:
+    name: str
+    load: Callable[[DataConfig, int], Loaded]
+    claims: Callable[[DataConfig], bool]
+    order: int
+    builtins: Callable[[], list[str]] | None = None
+
+
+DATA_SOURCES: Registry[DataSource] = Registry("data source")
+
+
+def data_source(name: str, *, order: int, claims: Callable[[DataConfig], bool],
+                builtins: Callable[[], list[str]] | None = None) -> Callable:
+    """Decorator: register ``load(cfg, seed)`` as the data source kind ``name``."""
+    def deco(load: Callable[[DataConfig, int], Loaded]) -> Callable[[DataConfig, int], Loaded]:
+        DATA_SOURCES.add(name, DataSource(name, load, claims, order, builtins))
+        return load
+
+    return deco
+
+
+def source_for(cfg: DataConfig) -> DataSource | None:
+    """The first kind, in ``order``, that claims ``cfg``; None when none does."""
+    for source in sorted((s for _, s in DATA_SOURCES.items()), key=lambda s: s.order):
+        if source.claims(cfg):
+            return source
+    return None
+
+
+def builtin_names() -> list[str]:
+    """Every built-in ``data.source`` name, kind by kind in registration order."""
+    return [n for _, s in DATA_SOURCES.items() if s.builtins is not None for n in s.builtins()]
+
+
+# ---- shared by the image and point-cloud kinds -----------------------------------------------
+def convert_images(x: torch.Tensor, size: int, channels: int) -> torch.Tensor:
+    """Resize a [-1, 1] NCHW batch to ``size`` and convert it to ``channels`` (1 or 3)."""
+    if channels and channels != x.shape[1]:
+        if channels == 3 and x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        elif channels == 1 and x.shape[1] == 3:
+            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype).view(1, 3, 1, 1)
+            x = (x * w).sum(1, keepdim=True)
+        else:
+            raise DataError(f"cannot convert {x.shape[1]}-channel images to {channels} channels")
+    if size and size != x.shape[-1]:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True,
+                          align_corners=False).clamp_(-1, 1)
+    return x
+
+
+def _vector_info(cfg: DataConfig, x: torch.Tensor, name: str) -> DataInfo:
+    """DataInfo of a point cloud, with its standardisation when ``data.standardize``."""
+    info = DataInfo("vector", (x.shape[1],), name=name, size=len(x))
+    if cfg.standardize:
+        info.shift, info.scale = standardization(x)
+    return info
+
+
+def standardization(x: torch.Tensor) -> tuple[list[float], float]:
+    """``(mean, scale)`` with ``(x - mean) / scale`` centred and of unit root-mean-square.
+
+    One scale for every dimension: the cloud's shape (a ring stays a ring) is kept, only its
+    size and position change, so a preset tuned on one mixture carries over to any other."""
+    points = x.detach().cpu().double().numpy()  # numpy: no tensor reads by the host
+    mean = points.mean(0)
+    scale = float(np.sqrt(np.square(points - mean).sum(1).mean() / points.shape[1]))
+    return mean.tolist(), scale if scale > 0 else 1.0  # one repeated point: only centre it
+
+
+# ---- the kinds, in the order their built-in names are listed ---------------------------------
+def _mixtures() -> list[str]:
+    from gankit.data.toy import MIXTURES
+
+    return sorted(MIXTURES)
+
+
+def _is_mixture(cfg: DataConfig) -> bool:
+    from gankit.data.toy import MIXTURES
+
+    return cfg.source in MIXTURES
+
+
+@data_source("toy", order=30, claims=_is_mixture, builtins=_mixtures)
+def _toy(cfg: DataConfig, seed: int) -> Loaded:
+    """A 2-D Gaussian mixture (ring8, grid25) of ``data.toy_samples`` points."""
+    from gankit.data import toy
+
+    x, y = toy.sample_mixture(cfg.source, cfg.toy_samples, seed=seed)
+    return {"x": x, "y": y}, None, _vector_info(cfg, x, cfg.source)
+
+
+def _image_names() -> list[str]:
+    from gankit.data.builtin import BUILTIN_IMAGES
+
+    return BUILTIN_IMAGES.names()
+
+
+def _is_builtin_image(cfg: DataConfig) -> bool:
+    from gankit.data.builtin import find_builtin
+
+    return find_builtin(cfg.source) is not None
+
+
+@data_source("images", order=40, claims=_is_builtin_image, builtins=_image_names)
+def _builtin_images(cfg: DataConfig, seed: int) -> Loaded:
+    """A built-in image set (mnist5k, digits, stacked_mnist, faces, faces<N>)."""
+    from gankit.data import builtin
+
+    x, y, names = builtin.load_builtin(cfg.source, seed=seed)
+    x = convert_images(x, cfg.image_size, cfg.channels)
+    info = DataInfo("image", tuple(x.shape[1:]), name=cfg.source, num_classes=len(names),
+                    class_names=names, size=len(x))
+    return {"x": x, "y": y}, None, info
+
+
+def _image_to_image_names() -> list[str]:
+    from gankit.data.paired import builtin_names as image_to_image_names
+
+    return image_to_image_names()
+
+
+def _is_paired(cfg: DataConfig) -> bool:
+    from gankit.data import paired
+
+    return paired.is_paired(cfg)
+
+
+@data_source("paired", order=20, claims=_is_paired, builtins=_image_to_image_names)
+def _paired(cfg: DataConfig, seed: int) -> Loaded:
+    """Image-to-image pairs: batches ``{a, b}``."""
+    from gankit.data import paired
+
+    return paired.load_paired(cfg)
+
+
+def _is_text(cfg: DataConfig) -> bool:
+    from gankit.data import text
+
+    return text.is_text_source(cfg.source)
+
+
+@data_source("text", order=10, claims=_is_text)
+def _text(cfg: DataConfig, seed: int) -> Loaded:
+    """Token sequences: the oracle, .txt files, built-in text."""
+    from gankit.data import text
+
+    return text.load_text_tensors(cfg, seed)
+
+
+def _is_point_file(cfg: DataConfig) -> bool:
+    return Path(cfg.source).suffix.lower() in (".npy", ".csv")
+
+
+@data_source("points", order=50, claims=_is_point_file)
+def _points(cfg: DataConfig, seed: int) -> Loaded:
+    """A ``.npy`` / ``.csv`` point cloud."""
+    from gankit.data import points
+
+    path = Path(cfg.source)
+    x = points.load_points(path)
+    return {"x": x}, None, _vector_info(cfg, x, str(path))
+
+
+def _is_folder(cfg: DataConfig) -> bool:
+    return Path(cfg.source).is_dir()
+
+
+@data_source("folder", order=60, claims=_is_folder)
+def _folder(cfg: DataConfig, seed: int) -> Loaded:
+    """A folder of images (class sub-folders or a tags file label them): in memory when small
+    enough (``data.resident``), else streamed."""
+    from gankit.data import folders
+    from gankit.data.conditions import condition_report
+
+    path = Path(cfg.source)
+    report = condition_report(folders.scan_folder(path), cfg)  # data.tags relabels the images
+    size = cfg.image_size or DEFAULT_FOLDER_SIZE
+    channels = cfg.channels or folders.native_format(report)[1]
+    info = DataInfo("image", (channels, size, size), name=str(path),
+                    num_classes=len(report.class_names), class_names=report.class_names,
+                    size=len(report.files))
+    nbytes = len(report.files) * channels * size * size * 4
+    resident = cfg.resident == "yes" or (cfg.resident == "auto" and nbytes <= cfg.resident_max_mb * 2**20)
+    if resident:
+        x, y, report = folders.load_folder_tensor(path, size, channels, report=report)
+        info.size = len(x)
+    if sum(report.skipped.values()):
+        print(f"data: {report.summary()}")
+    if resident:
+        return {"x": x, "y": y}, None, info
+    return None, folders.ImageFolderDataset(path, size, channels, report=report, flag_bad=True), info
