@@ -40,19 +40,10 @@ from gankit.metrics.cache import StatsCache
 from gankit.metrics.extractors import Extractor, InceptionExtractor, TorchScriptExtractor, build_extractor
 from gankit.metrics.protocol import UNKNOWN, Protocol, check_same_protocol, is_unknown
 from gankit.metrics.stats import FeatureStats, check_comparable
-from gankit.registry import closest
+from gankit.registry import Registry, closest
 
-IMAGE_METRICS = ("fid", "kid", "is", "pr", "dc", "quality", "modes", "memorisation", "afd")
-VECTOR_METRICS = ("toy", "fid", "kid", "pr", "dc")
 ALIASES = {"memorization": ["memorisation"], "prdc": ["pr", "dc"], "precision": ["pr"],
            "recall": ["pr"], "density": ["dc"], "coverage": ["dc"], "inception_score": ["is"]}
-# Output keys where a larger value is better (for keeping the best checkpoint).
-HIGHER = frozenset({"is", "classifier_score", "precision", "recall", "density", "coverage",
-                    "confidence", "diversity", "modes", "modes_fair", "high_quality", "within_1std",
-                    "afd", "nn_min", "nn_median"})
-NEEDS_FEATURES = {"fid", "kid", "pr", "dc"}
-NEEDS_REAL_FEATURES = {"kid", "pr", "dc"}
-NEEDS_PROBS = {"is", "quality", "modes"}
 
 
 @dataclass
@@ -105,7 +96,7 @@ def compare_scores(a: Scores, b: Scores) -> dict[str, tuple[float, float]]:
 
 def resolve_names(names: Iterable[str], info: DataInfo) -> list[str]:
     """Canonical metric names, in order and without repeats; ConfigError for unknown ones."""
-    allowed = IMAGE_METRICS if info.is_image else VECTOR_METRICS
+    allowed = metric_names("image" if info.is_image else "vector")
     out: list[str] = []
     for raw in names:
         name = raw.strip().lower()
@@ -159,20 +150,21 @@ class _Plan:
 def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | torch.device,
                inception_path: str | Path | None, opts: MetricOptions) -> _Plan:
     wanted = set(names)
+    needs_probs = wanted & _needing("probs")
     ext = None
-    if wanted & (NEEDS_FEATURES | NEEDS_PROBS):
+    if wanted & (_needing("features") | needs_probs):
         ext = build_extractor(extractor, info, device, inception_path)
-        if wanted & NEEDS_PROBS and isinstance(ext, InceptionExtractor):
+        if needs_probs and isinstance(ext, InceptionExtractor):
             ext.probe()  # the weights show whether they have a classifier head only when run
         # A TorchScript model shows whether it gives probabilities only when it runs.
-        if wanted & NEEDS_PROBS and ext.num_classes == 0 and not isinstance(ext, TorchScriptExtractor):
-            raise ConfigError(f"metrics {', '.join(sorted(wanted & NEEDS_PROBS))} need class "
+        if needs_probs and ext.num_classes == 0 and not isinstance(ext, TorchScriptExtractor):
+            raise ConfigError(f"metrics {', '.join(sorted(needs_probs))} need class "
                               f"probabilities, but the '{ext.name}' extractor gives features only "
                               "(the FID Inception has no classifier head); use --extractor digits "
                               "(28x28 digits), a TorchScript classifier, or --inception weights "
                               "that return (features, logits) for the Inception Score")
-    plan = _Plan(names, ext, opts, keep_features=bool(wanted & NEEDS_REAL_FEATURES),
-                 keep_probs=bool(wanted & NEEDS_PROBS))
+    plan = _Plan(names, ext, opts, keep_features=bool(wanted & _needing("real_features")),
+                 keep_probs=bool(needs_probs))
     if "memorisation" in wanted:
         plan.keep_items = opts.memo_max
     if "toy" in wanted:
@@ -256,7 +248,7 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
                      StatsCache(cache_dir) if use_cache else None, tracker, reference)
     scores = Scores()
     for name in names:
-        values, protocol = METRICS[name](fake_side, ref, plan, info, Path(out_dir) if out_dir else None)
+        values, protocol = METRICS.get(name).compute(fake_side, ref, plan, info, Path(out_dir) if out_dir else None)
         scores.add(values, protocol)
     if fake_side.stats is not None and fake_side.stats.dim:
         scores.fake_stats = fake_side.stats
@@ -315,6 +307,43 @@ class _Reference:
 Result = tuple[dict[str, float], Protocol]
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A metric: ``compute(fake, ref, plan, info, out) -> (values, protocol)`` and what it needs."""
+
+    name: str
+    compute: Callable[..., Result]
+    data: tuple[str, ...]  # the kinds of data it applies to: "image", "vector"
+    needs: frozenset[str]  # "features" (of the samples), "real_features", "probs"
+    higher: tuple[str, ...]  # its output keys where a larger value is better
+
+
+METRICS: Registry[Metric] = Registry("metric")
+
+
+def metric(name: str, *, data: tuple[str, ...] = ("image",), needs: Iterable[str] = (),
+           higher: Iterable[str] = ()) -> Callable:
+    """Decorator: register ``compute`` as the metric ``name`` (for ``--metrics`` and
+    ``eval.metrics``). ``needs`` says what the passes over the samples keep for it:
+    ``features`` (the extractor's features, whose statistics FID reads), ``real_features``
+    (the real side's features too) or ``probs`` (class probabilities)."""
+    def deco(compute: Callable[..., Result]) -> Callable[..., Result]:
+        needs_ = frozenset(needs) | ({"features"} if "real_features" in needs else set())
+        METRICS.add(name, Metric(name, compute, tuple(data), needs_, tuple(higher)))
+        return compute
+
+    return deco
+
+
+def metric_names(kind: str) -> tuple[str, ...]:
+    """The metrics of ``kind`` data ("image" or "vector"), in the order they were registered."""
+    return tuple(name for name, m in METRICS.items() if kind in m.data)
+
+
+def _needing(what: str) -> set[str]:
+    return {name for name, m in METRICS.items() if what in m.needs}
+
+
 def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: Any) -> Protocol:
     protocol = {k: v for k, v in fake.stats.protocol.items() if k not in ("data", "n")}
     reference = UNKNOWN if is_unknown(real_protocol) else real_protocol.get("data", UNKNOWN)
@@ -325,96 +354,7 @@ def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: 
     return protocol
 
 
-def _fid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    real_stats = ref.stats()
-    check_comparable(fake.stats, real_stats)
-    value = frechet.frechet_distance(fake.stats.mean, fake.stats.cov, real_stats.mean, real_stats.cov)
-    return {"fid": value}, _pair_protocol("fid", fake, real_stats.protocol)
-
-
-def _real_features(fake: _Side, ref: _Reference) -> Tensor:
-    real = ref.side()
-    check_comparable(fake.stats, real.stats)
-    return real.feature_array()
-
-
-def _kid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    o = plan.opts
-    mean, std = mmd.kid(fake.feature_array(), _real_features(fake, ref), o.kid_subsets,
-                        o.kid_subset_size, o.seed)
-    return {"kid": mean, "kid_std": std}, _pair_protocol(
-        "kid", fake, ref.side().stats.protocol, subsets=o.kid_subsets,
-        subset_size=o.kid_subset_size, seed=o.seed)
-
-
-def _pr(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = prdc.precision_recall(_real_features(fake, ref), fake.feature_array(), plan.opts.pr_k)
-    return values, _pair_protocol("pr", fake, ref.side().stats.protocol, k=plan.opts.pr_k)
-
-
-def _dc(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = prdc.density_coverage(_real_features(fake, ref), fake.feature_array(), plan.opts.dc_k)
-    return values, _pair_protocol("dc", fake, ref.side().stats.protocol, k=plan.opts.dc_k)
-
-
-def _probs(fake: _Side, plan: _Plan) -> Tensor:
-    if not fake.probs:
-        raise ConfigError(f"the '{plan.extractor.name}' extractor returned no class probabilities")
-    return torch.cat(fake.probs)
-
-
-def _single_protocol(metric: str, fake: _Side, **params: Any) -> Protocol:
-    protocol = {k: v for k, v in fake.stats.protocol.items() if k not in ("data", "n")}
-    protocol.update(metric=metric, n_fake=fake.n, **params)
-    return protocol
-
-
-def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    """The Inception Score when the classifier is Inception; under any other classifier the
-    same formula is a 'classifier score', named so that it is never read as a published IS."""
-    splits = min(plan.opts.is_splits, fake.n)
-    probs = _probs(fake, plan)
-    mean, std = classifier.inception_score(probs, splits)
-    name = "is" if isinstance(plan.extractor, InceptionExtractor) else "classifier_score"
-    return {name: mean, f"{name}_std": std}, _single_protocol(
-        name, fake, splits=splits, classifier=f"{plan.extractor.name} ({probs.shape[1]} classes)")
-
-
-def _quality(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = classifier.classifier_quality_diversity(_probs(fake, plan))
-    return values, _single_protocol("quality", fake)
-
-
-def _modes(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    probs = _probs(fake, plan)
-    counts = classifier.mode_counts(probs.argmax(1), probs.shape[1])
-    return ({"modes": counts["modes"], "mode_kl": counts["kl"]},
-            _single_protocol("modes", fake, n_modes=probs.shape[1]))
-
-
-def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
-                  out: Path | None) -> Result:
-    o = plan.opts
-    samples, tracker = fake.kept_tensor(), ref.tracker
-    ref.side()
-    values = nearest.summarise(samples, tracker, o.memo_ratio,
-                                    out / "closest_pairs.png" if out and samples.ndim == 4 else None)
-    protocol = {"metric": "memorisation", "distance": "rms-pixel", "neighbours": o.memo_neighbours,
-                "ratio": o.memo_ratio, "n_fake": samples.shape[0], "n_train": tracker.seen,
-                "reference": info.name or UNKNOWN}
-    return values, protocol
-
-
-def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = {"afd": fake.faces / fake.n}
-    protocol = {"metric": "afd", "detector": "animeface", "n_fake": fake.n}
-    if ref.real is not None or ref._side is not None:  # the real side was (or can be) scanned
-        real = ref.side()
-        values["afd_real"] = real.faces / real.n
-        protocol["n_real"] = real.n
-    return values, protocol
-
-
+@metric("toy", data=("vector",), higher=["modes", "modes_fair", "high_quality", "within_1std"])
 def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     from gankit.data.toy import MIXTURES
 
@@ -435,10 +375,127 @@ def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | 
             "within_1std": values["within_1std"], "beyond_10std": values["beyond_10std"]}, protocol
 
 
-METRICS: dict[str, Callable[..., Result]] = {
-    "fid": _fid, "kid": _kid, "is": _is, "pr": _pr, "dc": _dc, "quality": _quality,
-    "modes": _modes, "memorisation": _memorisation, "afd": _afd, "toy": _toy,
-}
+@metric("fid", data=("image", "vector"), needs=["features"])
+def _fid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    real_stats = ref.stats()
+    check_comparable(fake.stats, real_stats)
+    value = frechet.frechet_distance(fake.stats.mean, fake.stats.cov, real_stats.mean, real_stats.cov)
+    return {"fid": value}, _pair_protocol("fid", fake, real_stats.protocol)
+
+
+def _real_features(fake: _Side, ref: _Reference) -> Tensor:
+    real = ref.side()
+    check_comparable(fake.stats, real.stats)
+    return real.feature_array()
+
+
+@metric("kid", data=("image", "vector"), needs=["real_features"])
+def _kid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    o = plan.opts
+    mean, std = mmd.kid(fake.feature_array(), _real_features(fake, ref), o.kid_subsets,
+                        o.kid_subset_size, o.seed)
+    return {"kid": mean, "kid_std": std}, _pair_protocol(
+        "kid", fake, ref.side().stats.protocol, subsets=o.kid_subsets,
+        subset_size=o.kid_subset_size, seed=o.seed)
+
+
+
+def _probs(fake: _Side, plan: _Plan) -> Tensor:
+    if not fake.probs:
+        raise ConfigError(f"the '{plan.extractor.name}' extractor returned no class probabilities")
+    return torch.cat(fake.probs)
+
+
+def _single_protocol(metric: str, fake: _Side, **params: Any) -> Protocol:
+    protocol = {k: v for k, v in fake.stats.protocol.items() if k not in ("data", "n")}
+    protocol.update(metric=metric, n_fake=fake.n, **params)
+    return protocol
+
+
+@metric("is", needs=["probs"], higher=["is", "classifier_score"])
+def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    """The Inception Score when the classifier is Inception; under any other classifier the
+    same formula is a 'classifier score', named so that it is never read as a published IS."""
+    splits = min(plan.opts.is_splits, fake.n)
+    probs = _probs(fake, plan)
+    mean, std = classifier.inception_score(probs, splits)
+    name = "is" if isinstance(plan.extractor, InceptionExtractor) else "classifier_score"
+    return {name: mean, f"{name}_std": std}, _single_protocol(
+        name, fake, splits=splits, classifier=f"{plan.extractor.name} ({probs.shape[1]} classes)")
+
+
+@metric("pr", data=("image", "vector"), needs=["real_features"], higher=["precision", "recall"])
+def _pr(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    values = prdc.precision_recall(_real_features(fake, ref), fake.feature_array(), plan.opts.pr_k)
+    return values, _pair_protocol("pr", fake, ref.side().stats.protocol, k=plan.opts.pr_k)
+
+
+@metric("dc", data=("image", "vector"), needs=["real_features"], higher=["density", "coverage"])
+def _dc(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    values = prdc.density_coverage(_real_features(fake, ref), fake.feature_array(), plan.opts.dc_k)
+    return values, _pair_protocol("dc", fake, ref.side().stats.protocol, k=plan.opts.dc_k)
+
+
+@metric("quality", needs=["probs"], higher=["confidence", "diversity"])
+def _quality(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    values = classifier.classifier_quality_diversity(_probs(fake, plan))
+    return values, _single_protocol("quality", fake)
+
+
+@metric("modes", needs=["probs"], higher=["modes"])
+def _modes(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    probs = _probs(fake, plan)
+    counts = classifier.mode_counts(probs.argmax(1), probs.shape[1])
+    return ({"modes": counts["modes"], "mode_kl": counts["kl"]},
+            _single_protocol("modes", fake, n_modes=probs.shape[1]))
+
+
+@metric("memorisation", higher=["nn_min", "nn_median"])
+def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
+                  out: Path | None) -> Result:
+    o = plan.opts
+    samples, tracker = fake.kept_tensor(), ref.tracker
+    ref.side()
+    values = nearest.summarise(samples, tracker, o.memo_ratio,
+                                    out / "closest_pairs.png" if out and samples.ndim == 4 else None)
+    protocol = {"metric": "memorisation", "distance": "rms-pixel", "neighbours": o.memo_neighbours,
+                "ratio": o.memo_ratio, "n_fake": samples.shape[0], "n_train": tracker.seen,
+                "reference": info.name or UNKNOWN}
+    return values, protocol
+
+
+@metric("afd", higher=["afd"])
+def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    values = {"afd": fake.faces / fake.n}
+    protocol = {"metric": "afd", "detector": "animeface", "n_fake": fake.n}
+    if ref.real is not None or ref._side is not None:  # the real side was (or can be) scanned
+        real = ref.side()
+        values["afd_real"] = real.faces / real.n
+        protocol["n_real"] = real.n
+    return values, protocol
+
+
+class _Higher:
+    """The output keys where a larger value is better (for keeping the best checkpoint), from
+    every registered metric's ``higher``: supports ``key in HIGHER`` and iteration."""
+
+    def _keys(self) -> frozenset[str]:
+        return frozenset(k for _, m in METRICS.items() for k in m.higher)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._keys()))
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def __repr__(self) -> str:
+        return f"HIGHER({', '.join(self)})"
+
+
+HIGHER = _Higher()
 
 
 def batches_of(n: int, batch_size: int, make: Callable[[int, int], Tensor]) -> Iterator[Tensor]:
