@@ -140,10 +140,8 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     elif args.metrics:
         raise ConfigError(f"a {run.cfg.model.kind} run is measured by its own metrics (see "
                           "gankit eval --explain); drop --metrics")
-    elif run.cfg.model.kind in runs.TRANSLATION_KINDS:
-        scores = runs.translation_scores(run, args, device)
     else:
-        scores = runs.sequence_scores(run, args)
+        scores = runs.RUN_METRICS.get(run.cfg.model.kind)(run, args, device)
     extra, note = runs.conditional_scores(run, args, device)
     _merge(scores, extra)
     if hasattr(run.model, "likelihood_metrics") and run.cfg.data.held_out > 0:

@@ -18,19 +18,36 @@ sample metrics do.
 from __future__ import annotations
 
 import argparse
+from typing import Callable
 
 import torch
 
 from gankit.errors import ConfigError, DataError
 from gankit.metrics.compute import Scores
+from gankit.registry import Registry
 
 TRANSLATION_KINDS = ("pix2pix", "cyclegan")
 SEQUENCE_KINDS = ("mle", "seqgan", "gumbel", "dense")
 
+RunScores = Callable[..., Scores]  # (run, args, device) -> Scores
+# The model kinds measured by their own metrics instead of the sample metrics.
+RUN_METRICS: Registry[RunScores] = Registry("model kind with its own metrics")
+
+
+def run_metrics(*kinds: str) -> Callable[[RunScores], RunScores]:
+    """Decorator: ``scores(run, args, device)`` measures runs of these model kinds (in place
+    of the sample metrics, which need a model that draws samples from noise)."""
+    def deco(scores: RunScores) -> RunScores:
+        for kind in kinds:
+            RUN_METRICS.add(kind, scores)
+        return scores
+
+    return deco
+
 
 def has_sample_metrics(run) -> bool:
     """Whether FID and the other sample metrics apply (the model draws samples from noise)."""
-    return run.cfg.model.kind not in (*TRANSLATION_KINDS, *SEQUENCE_KINDS, "style")
+    return run.cfg.model.kind not in RUN_METRICS
 
 
 def _add(scores: Scores, values: dict[str, float], **protocol) -> None:
@@ -45,6 +62,7 @@ def _extractor(run, args: argparse.Namespace, device: str):
     return build_extractor(args.extractor or run.cfg.eval.extractor, image_info, device, args.inception)
 
 
+@run_metrics(*TRANSLATION_KINDS)
 def translation_scores(run, args: argparse.Namespace, device: str) -> Scores:
     """pix2pix: L1/PSNR/SSIM on held-out pairs; CycleGAN: cycle error, FID, kept class."""
     from gankit.metrics.conditional import cyclegan_scores, pix2pix_scores
@@ -69,7 +87,8 @@ def translation_scores(run, args: argparse.Namespace, device: str) -> Scores:
     return scores
 
 
-def sequence_scores(run, args: argparse.Namespace) -> Scores:
+@run_metrics(*SEQUENCE_KINDS, "style")
+def sequence_scores(run, args: argparse.Namespace, device: str = "cpu") -> Scores:
     """NLL-oracle, NLL-gen, BLEU-n and self-BLEU-n of a sequence run; style-transfer scores."""
     from gankit.data.text import load_text_data
 
