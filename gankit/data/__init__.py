@@ -95,15 +95,12 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
 def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
     """What identifies the items behind ``info.name``, for statistics cache keys: a path
     resolved and with its item count (a folder that gained files is other data), a synthetic
-    set's seed and size; the held-out and binarised variants are in ``info.name`` already."""
-    from gankit.data import toy
-
-    src = cfg.source
-    if src in toy.MIXTURES:
-        return f"{info.name} seed={seed} n={cfg.toy_samples}"
-    if src == "stacked_mnist":
-        return f"{info.name} seed={seed}"
-    path = Path(src)
+    set's seed and size (the source kind's ``identity``); the held-out and binarised variants
+    are in ``info.name`` already."""
+    source = source_for(cfg)
+    if source is not None and source.identity is not None:
+        return source.identity(cfg, seed, info)
+    path = Path(cfg.source)
     if path.exists():
         return f"{info.name} at {path.resolve()} ({info.size} items)"
     return info.name

@@ -4,7 +4,10 @@ A source kind is a loader ``load(cfg, seed) -> (tensors or None, Dataset or None
 (every item, before the held-out split) plus ``claims(cfg)``: whether this kind reads
 ``cfg``. :func:`gankit.data.load_tensors` asks the kinds in ``order`` (lowest first) and the
 first that claims the config loads it. ``builtins`` lists the kind's built-in names (shown
-in errors and suggestions, in the order the kinds are registered here).
+in errors and suggestions, in the order the kinds are registered here). ``identity(cfg,
+seed, info)`` says what identifies the items beyond ``info.name`` (for statistics cache
+keys) where the default of :func:`gankit.data.data_identity` (a path resolved, with its item
+count; else the name) is not enough, e.g. for data drawn from ``seed``.
 
 Adding a kind is one function here (or in its own module imported below) and one decorator.
 """
@@ -35,16 +38,18 @@ class DataSource:
     claims: Callable[[DataConfig], bool]
     order: int
     builtins: Callable[[], list[str]] | None = None
+    identity: Callable[[DataConfig, int, DataInfo], str] | None = None
 
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")
 
 
 def data_source(name: str, *, order: int, claims: Callable[[DataConfig], bool],
-                builtins: Callable[[], list[str]] | None = None) -> Callable:
+                builtins: Callable[[], list[str]] | None = None,
+                identity: Callable[[DataConfig, int, DataInfo], str] | None = None) -> Callable:
     """Decorator: register ``load(cfg, seed)`` as the data source kind ``name``."""
     def deco(load: Callable[[DataConfig, int], Loaded]) -> Callable[[DataConfig, int], Loaded]:
-        DATA_SOURCES.add(name, DataSource(name, load, claims, order, builtins))
+        DATA_SOURCES.add(name, DataSource(name, load, claims, order, builtins, identity))
         return load
 
     return deco
@@ -112,7 +117,11 @@ def _is_mixture(cfg: DataConfig) -> bool:
     return cfg.source in MIXTURES
 
 
-@data_source("toy", order=30, claims=_is_mixture, builtins=_mixtures)
+def _drawn_from_seed(cfg: DataConfig, seed: int, info: DataInfo) -> str:
+    return f"{info.name} seed={seed} n={cfg.toy_samples}"
+
+
+@data_source("toy", order=30, claims=_is_mixture, builtins=_mixtures, identity=_drawn_from_seed)
 def _toy(cfg: DataConfig, seed: int) -> Loaded:
     """A 2-D Gaussian mixture (ring8, grid25) of ``data.toy_samples`` points."""
     from gankit.data import toy
@@ -133,7 +142,13 @@ def _is_builtin_image(cfg: DataConfig) -> bool:
     return find_builtin(cfg.source) is not None
 
 
-@data_source("images", order=40, claims=_is_builtin_image, builtins=_image_names)
+def _image_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
+    # stacked_mnist draws its digit triples from the seed; the other sets are fixed
+    return f"{info.name} seed={seed}" if cfg.source == "stacked_mnist" else info.name
+
+
+@data_source("images", order=40, claims=_is_builtin_image, builtins=_image_names,
+             identity=_image_identity)
 def _builtin_images(cfg: DataConfig, seed: int) -> Loaded:
     """A built-in image set (mnist5k, digits, stacked_mnist, faces, faces<N>)."""
     from gankit.data import builtin
