@@ -328,15 +328,17 @@ def metric(name: str, *, data: tuple[str, ...] = ("image",), needs: Iterable[str
     ``features`` (the extractor's features, whose statistics FID reads), ``real_features``
     (the real side's features too) or ``probs`` (class probabilities)."""
     def deco(compute: Callable[..., Result]) -> Callable[..., Result]:
-        needs_ = frozenset(needs) | ({"features"} if "real_features" in needs else set())
-        METRICS.add(name, Metric(name, compute, tuple(data), needs_, tuple(higher)))
+        needed = frozenset(needs)
+        needed |= {"features"} if "real_features" in needed else set()
+        METRICS.add(name, Metric(name, compute, tuple(data), needed, tuple(higher)))
         return compute
 
     return deco
 
 
 def metric_names(kind: str) -> tuple[str, ...]:
-    """The metrics of ``kind`` data ("image" or "vector"), in the order they were registered."""
+    """The metrics of ``kind`` data ("image" or "vector"), in the order they are registered
+    below (the order errors list them in)."""
     return tuple(name for name, m in METRICS.items() if kind in m.data)
 
 
