@@ -18,7 +18,8 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
+from gankit.models.adversarial import adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.translation import (
     ExampleBank,
     build_translator,
@@ -70,9 +71,7 @@ class Pix2Pix(GenerativeModel):
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        return {"G": self.make_optimizer(self.G.parameters(), o.lr_g),
-                "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
+        return adversarial_optimizers(self, self.G, self.D)
 
     def schedule(self) -> list[Phase]:
         return adversarial_schedule(self.cfg.train, g_needs_batch=True)

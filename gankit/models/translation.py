@@ -13,6 +13,7 @@ from torch import nn
 
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
+from gankit.models.adversarial import AdversarialLoss, adversarial_loss
 
 TRANSLATE_BATCH = 32
 PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}
@@ -85,18 +86,10 @@ def run_eval(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         net.train(was_training)
 
 
-def plain_objective(cfg, kind: str):
+def plain_objective(cfg, kind: str) -> AdversarialLoss:
     """The adversarial objective of an image-to-image model, which adds no D penalty or
     weight clipping (their penalties would need one D per condition image)."""
-    from gankit.objectives import get_objective
-
-    objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
-    penalty = objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
-    clip = objective.default_clip if cfg.loss.clip < 0 else cfg.loss.clip
-    if penalty != "none" or clip > 0:
-        raise ConfigError(f"{kind} takes no discriminator penalty or weight clipping; use "
-                          f"loss.name=lsgan, nonsaturating or hinge with loss.penalty=none")
-    return objective
+    return adversarial_loss(cfg.loss).require(kind)
 
 
 def check_no_training_metrics(cfg, kind: str) -> None:
