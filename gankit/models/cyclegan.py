@@ -125,7 +125,7 @@ class CycleGAN(GenerativeModel):
         self.G = nn.ModuleDict({d: build_translator(cfg, name, channels, size) for d in ("AB", "BA")})
         self.D = nn.ModuleDict({d: build_patchgan(cfg.D, channels) for d in ("A", "B")})
         self.pool = nn.ModuleDict({d: ImagePool(m.pool_size, tuple(info.shape)) for d in ("A", "B")})
-        self.objective = plain_objective(cfg, "cyclegan")
+        self.loss = plain_objective(cfg, "cyclegan")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -152,7 +152,7 @@ class CycleGAN(GenerativeModel):
         with torch.no_grad(), self.autocast():
             fake_b, fake_a = self.G["AB"](a), self.G["BA"](b)
         shown_a, shown_b = self.pool["A"].query(fake_a.float()), self.pool["B"].query(fake_b.float())
-        d = self.objective.d_loss
+        d = self.loss.d_loss
         with self.autocast():
             # Halved as in the paper, so that D learns more slowly than G.
             loss_a = 0.5 * d(self.D["A"](a).float(), self.D["A"](shown_a).float())
@@ -167,8 +167,8 @@ class CycleGAN(GenerativeModel):
         G_ab, G_ba = self.G["AB"], self.G["BA"]
         with self.autocast():
             fake_b, fake_a = G_ab(a), G_ba(b)
-            gan = (self.objective.g_loss(self.D["B"](fake_b).float())
-                   + self.objective.g_loss(self.D["A"](fake_a).float()))
+            gan = (self.loss.g_loss(self.D["B"](fake_b).float())
+                   + self.loss.g_loss(self.D["A"](fake_a).float()))
             cycle = l1(G_ba(fake_b).float(), a.float()) + l1(G_ab(fake_a).float(), b.float())
             loss = gan + m.lambda_cycle * cycle
             logs = {"loss/G/gan": gan.detach(), "loss/G/cycle": cycle.detach()}

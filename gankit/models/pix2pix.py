@@ -67,7 +67,7 @@ class Pix2Pix(GenerativeModel):
         name = check_net_names(cfg, ("unet", "resnet"), "pix2pix")
         self.G = build_translator(cfg, name, channels, size, m.dropout)
         self.D = build_patchgan(cfg.D, channels, cond_channels=channels)
-        self.objective = plain_objective(cfg, "pix2pix")
+        self.loss = plain_objective(cfg, "pix2pix")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
@@ -92,7 +92,7 @@ class Pix2Pix(GenerativeModel):
         with self.autocast():
             real_out, fake_out = self.D(b, a), self.D(fake, a)
             # Halved, as in the paper, so that D learns more slowly than G.
-            loss = 0.5 * self.objective.d_loss(real_out.float(), fake_out.float())
+            loss = 0.5 * self.loss.d_loss(real_out.float(), fake_out.float())
         self.optimize("D", loss, self.D)
         return {"loss/D": loss.detach(), "D/real": real_out.detach().float().mean(),
                 "D/fake": fake_out.detach().float().mean()}
@@ -101,7 +101,7 @@ class Pix2Pix(GenerativeModel):
         self.train_only(self.G, self.D)
         with self.autocast():
             fake = self.G(a)
-            loss, adv, dist = pix2pix_g_loss(self.objective, self.D(fake, a), fake, b,
+            loss, adv, dist = pix2pix_g_loss(self.loss, self.D(fake, a), fake, b,
                                              self.cfg.model.lambda_l1)
         self.optimize("G", loss, self.G)
         return {"loss/G": loss.detach(), "loss/G/gan": adv.detach(), "loss/G/l1": dist.detach()}
