@@ -28,7 +28,7 @@ from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets.condition import ConditionSpace, WithCondition, build_condition_encoder
 from gankit.nets.vae_nets import build_vae_nets
-from gankit.objectives import likelihood as lk
+from gankit.models import likelihood as lk
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Cov_x(E_q[z_u]) above this makes unit u active
 LOG_SCALE_MIN = -7.0  # PixelCNN++: keeps a logistic from collapsing onto one bin's centre
@@ -55,7 +55,7 @@ class VAEOptions(ModelOptions):
 # ---- likelihoods p(x | z): decoder outputs -> log-probabilities --------------------------
 class Likelihood(nn.Module):
     """Interprets ``params`` decoder outputs per data coordinate. ``unit`` and ``variant``
-    name what :meth:`log_prob` measures (see :data:`gankit.objectives.likelihood.VARIANTS`)."""
+    name what :meth:`log_prob` measures (see :data:`gankit.models.likelihood.VARIANTS`)."""
 
     params: int = 1
     unit: str = "nats"

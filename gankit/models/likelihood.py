@@ -1,4 +1,5 @@
-"""Likelihoods of the non-adversarial families, and the bookkeeping that keeps them honest.
+"""Likelihoods of the non-adversarial families (the VAE and the flow, whose models sit beside
+this module), and the bookkeeping that keeps them honest.
 
 Images arrive in [-1, 1] (8-bit pixels ``p`` stored as ``p * 2/255 - 1``). Three ways of
 putting a probability on them, each with its own unit and data variant:
