@@ -27,7 +27,7 @@ from torch import nn
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import DataError, GankitError
-from gankit.training import distributed
+from gankit import distributed
 
 if TYPE_CHECKING:
     from gankit.nets.condition import ConditionSpace

@@ -30,7 +30,7 @@ from gankit.models.vae import check_unconditional, evaluating
 from gankit.nets import build_discriminator
 from gankit.nets.flow_nets import MultiScaleFlow, VectorFlow
 from gankit.models import likelihood as lk
-from gankit.training.distributed import world_size
+from gankit.distributed import world_size
 
 OBJECTIVES = ("mle", "adversarial", "hybrid")
 

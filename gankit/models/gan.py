@@ -45,7 +45,7 @@ from gankit.nets.condition import (
     mismatched_partners,
 )
 from gankit.nets.pack import PackedDiscriminator, packed_info
-from gankit.training.distributed import all_reduce_mean, world_size
+from gankit.distributed import all_reduce_mean, world_size
 
 COND_MODES = ("projection", "concat", "acgan")
 
