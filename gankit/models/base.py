@@ -24,10 +24,11 @@ from PIL import Image
 import torch
 from torch import nn
 
+from gankit import distributed
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import DataError, GankitError
-from gankit import distributed
+from gankit.models.likelihood import to_uint8
 
 if TYPE_CHECKING:
     from gankit.nets.condition import ConditionSpace
@@ -151,8 +152,6 @@ class GenerativeModel(nn.Module):
         """Write ``gankit sample`` output: one PNG per image, or ``samples.npy`` for vectors.
 
         Models whose samples are something else (sentences) override this."""
-        from gankit.viz import to_uint8
-
         out.mkdir(parents=True, exist_ok=True)
         if samples.dim() == 4:
             for i, img in enumerate(to_uint8(samples)):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -51,6 +52,12 @@ def metric_name(estimator: str, unit: str, variant: str) -> str:
 def to_pixels(x: Tensor, bins: int = PIXEL_BINS) -> Tensor:
     """[-1, 1] images -> integer pixel values ``0 .. bins-1`` (as floats)."""
     return ((x.float() + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] NCHW images -> their 8-bit pixels (:func:`to_pixels`) as uint8 NHWC arrays,
+    what PNG files and pictures hold."""
+    return to_pixels(images.detach().cpu()).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def binarised_targets(x: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ from torch import nn
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.adversarial import AdversarialLoss, adversarial_loss
+from gankit.models.likelihood import to_uint8
 
 TRANSLATE_BATCH = 32
 PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}
@@ -60,7 +61,6 @@ def translate_folder(translate: Callable[[torch.Tensor], torch.Tensor], source: 
     """Translate every image below ``source`` (resized and centre-cropped to the model's
     size) and write the results as PNGs under ``out`` with the same relative names."""
     from gankit.data.folders import load_image
-    from gankit.viz import to_uint8
 
     source, out = Path(source), Path(out)
     files = image_files(source)
