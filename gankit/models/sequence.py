@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gankit.checkpoint_format import checkpoint_file, load_checkpoint
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.data.text import Vocab, write_sentences
@@ -248,9 +249,6 @@ class TextGAN(SequenceModel):
         source = self.cfg.model.init_from
         if not source or bool(self.warm_started):
             return
-        from gankit.api import checkpoint_file
-        from gankit.training.checkpoint import load_checkpoint
-
         ckpt = load_checkpoint(checkpoint_file(Path(source)))
         if list(ckpt.get("info", {}).get("vocab", [])) != list(self.info.vocab):
             raise CheckpointError(f"model.init_from '{source}' was trained on another vocabulary; "
