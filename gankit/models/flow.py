@@ -68,7 +68,7 @@ def build_flow(cfg: RunConfig, info: DataInfo) -> nn.Module:
 
 
 @register_model
-class Flow(GenerativeModel):
+class Flow(lk.HeldOutLikelihood, GenerativeModel):
     kind = "flow"
     Options = FlowOptions
 
@@ -195,12 +195,11 @@ class Flow(GenerativeModel):
 
     # ---- likelihood of held-out data -----------------------------------------------------
     @torch.no_grad()
-    def likelihood_metrics(self, batches: Iterable[Tensor], seed: int = 0, use_ema: bool = True):
+    def measure_likelihood(self, batches: Iterable[Tensor], seed: int = 0,
+                           use_ema: bool = True) -> list[lk.Measured]:
         """NLL of held-out ``batches`` (data in [-1, 1]): ``nll_bpd_8bit_dequantised`` for
         images (one uniform dequantisation per item, drawn from ``seed``), ``nll_nats_continuous``
-        for vectors. Returns :class:`gankit.metrics.compute.Scores` with the protocol."""
-        from gankit.metrics.compute import Scores
-
+        for vectors; one ``(values, protocol)`` group."""
         flow = self.net("flow", use_ema)
         g = torch.Generator().manual_seed(seed)
         values = []
@@ -213,9 +212,7 @@ class Flow(GenerativeModel):
         # the key names the metric, so each likelihood keeps its own protocol in metrics.jsonl
         protocol = {"metric": key, "unit": lk.UNITS[self.unit], "data": lk.VARIANTS[self.variant],
                     "n": sum(len(v) for v in values), "estimator": "exact", "alpha": self.alpha}
-        scores = Scores()
-        scores.add({key: float(torch.cat(values).mean())}, protocol)
-        return scores
+        return [({key: float(torch.cat(values).mean())}, protocol)]
 
     # ---- sampling ------------------------------------------------------------------------
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,

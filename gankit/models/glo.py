@@ -12,7 +12,6 @@ Gaussian to sample from is then a running estimate kept in buffers.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch

@@ -170,7 +170,7 @@ def check_unconditional(cfg: RunConfig, kind: str) -> None:
 
 
 @register_model
-class VAE(GenerativeModel):
+class VAE(lk.HeldOutLikelihood, GenerativeModel):
     kind = "vae"
     Options = VAEOptions
 
@@ -272,18 +272,17 @@ class VAE(GenerativeModel):
         return log_px + log_pz - log_q
 
     @torch.no_grad()
-    def likelihood_metrics(self, batches: Iterable[Tensor], k: int | None = None, seed: int = 0,
-                           use_ema: bool = True, conditions: Iterable[Tensor] | None = None):
+    def measure_likelihood(self, batches: Iterable[Tensor], k: int | None = None, seed: int = 0,
+                           use_ema: bool = True,
+                           conditions: Iterable[Tensor] | None = None) -> list[lk.Measured]:
         """ELBO and IWAE-k NLL of held-out ``batches`` (data in [-1, 1]), KL and active units.
 
         A conditional VAE needs ``conditions``, the raw condition batches that go with
         ``batches`` (labels or token ids), and measures -log p(x | c).
 
-        Returns :class:`gankit.metrics.compute.Scores` whose protocol records the unit, data
-        variant, estimator, k and item count. Keys: ``nll_elbo_<unit>_<variant>``,
+        Returns ``(values, protocol)`` groups; each protocol records the unit, data variant,
+        estimator, k and item count. Keys: ``nll_elbo_<unit>_<variant>``,
         ``nll_iwae_<unit>_<variant>``, ``vae_kl_nats``, ``vae_active_units``."""
-        from gankit.metrics.compute import Scores
-
         self._check_given(conditions)
         k = k or self.cfg.model.iwae_k
         g = torch.Generator().manual_seed(seed)
@@ -298,7 +297,7 @@ class VAE(GenerativeModel):
                 mean, logvar = self.net("encoder", use_ema)(x, c)
             kl.append(lk.gaussian_kl(mean, logvar).sum(1))
             means.append(mean)
-        scores = Scores()
+        groups = []
         protocol = {"unit": lk.UNITS[self.likelihood.unit], "data": lk.VARIANTS[self.likelihood.variant],
                     "n": sum(len(e) for e in elbo), "k": k,
                     "given": f"c ({self.cfg.data.condition})" if self.conditional else "nothing"}
@@ -306,10 +305,10 @@ class VAE(GenerativeModel):
             nll = self._in_unit(-torch.cat(values).mean())
             # the key names the metric, so each bound keeps its own protocol in metrics.jsonl
             key = self._key(name)
-            scores.add({key: float(nll)}, {"metric": key, **protocol, "estimator": name})
-        scores.add({"vae_kl_nats": float(torch.cat(kl).mean()),
-                    "vae_active_units": int(active_units(torch.cat(means)))}, {"metric": "latents"})
-        return scores
+            groups.append(({key: float(nll)}, {"metric": key, **protocol, "estimator": name}))
+        groups.append(({"vae_kl_nats": float(torch.cat(kl).mean()),
+                        "vae_active_units": int(active_units(torch.cat(means)))}, {"metric": "latents"}))
+        return groups
 
     # ---- sampling ------------------------------------------------------------------------
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,
