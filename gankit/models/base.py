@@ -56,11 +56,6 @@ def gradient_norm(module: nn.Module) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def adversarial_schedule(train, g_needs_batch: bool = False) -> list[Phase]:
-    """One step of a D/G pair: ``train.n_critic`` D phases, then ``train.n_gen`` G phases."""
-    return [Phase("D")] * train.n_critic + [Phase("G", needs_batch=g_needs_batch)] * train.n_gen
-
-
 class GenerativeModel(nn.Module):
     """Base class of every model (GAN, pix2pix, CycleGAN, SeqGAN, VAE, flow, GLO...)."""
 

@@ -24,10 +24,9 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.adversarial import adversarial_optimizers, adversarial_schedule
-from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.translation import (
     ExampleBank,
+    ImageTranslation,
     build_translator,
     check_net_names,
     check_no_training_metrics,
@@ -101,7 +100,7 @@ def _items(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @register_model
-class CycleGAN(GenerativeModel):
+class CycleGAN(ImageTranslation):
     kind = "cyclegan"
     panels = ("A", "G_AB(A)", "G_BA(G_AB(A))")  # the panels of decode()
     Options = CycleGANOptions
@@ -128,24 +127,9 @@ class CycleGAN(GenerativeModel):
         self.loss = plain_objective(cfg, "cyclegan")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return adversarial_optimizers(self, self.G, self.D)
-
-    def schedule(self) -> list[Phase]:
-        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
-
-    def ema_targets(self) -> dict[str, nn.Module]:
-        return {"G": self.G}
-
     def compile_targets(self) -> dict[str, nn.Module]:
         # The four nets themselves: their ModuleDicts have no forward of their own to compile.
         return {f"{kind}_{side}": net for kind in ("G", "D") for side, net in getattr(self, kind).items()}
-
-    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        if phase == "D":
-            self.bank.fill(batch["a"], batch["b"])
-            return self._d_step(batch["a"], batch["b"])
-        return self._g_step(batch["a"], batch["b"])
 
     def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         self.train_only(self.D, self.G)
@@ -204,13 +188,6 @@ class CycleGAN(GenerativeModel):
     def translate(self, x: torch.Tensor, forward: bool = True, use_ema: bool = True) -> torch.Tensor:
         """G_AB(x) (``forward``) or G_BA(x), in eval mode."""
         return run_eval(self.net("G", use_ema)["AB" if forward else "BA"], x.to(self.device))
-
-    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
-                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Domain-A images ``c`` when given, else the A examples kept for the grids."""
-        if c is not None:
-            return {"a": c.to(self.device)}
-        return {"i": self.bank.indices(n)}
 
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:

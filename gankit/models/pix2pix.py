@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models import register_model
-from gankit.models.adversarial import adversarial_optimizers, adversarial_schedule
-from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.translation import (
     ExampleBank,
+    ImageTranslation,
     build_translator,
     check_net_names,
     check_no_training_metrics,
@@ -49,7 +47,7 @@ def pix2pix_g_loss(objective, fake_out: torch.Tensor, fake: torch.Tensor, target
 
 
 @register_model
-class Pix2Pix(GenerativeModel):
+class Pix2Pix(ImageTranslation):
     kind = "pix2pix"
     panels = ("input", "output", "target")  # the panels of decode() on grid inputs
     Options = Pix2PixOptions
@@ -69,21 +67,6 @@ class Pix2Pix(GenerativeModel):
         self.D = build_patchgan(cfg.D, channels, cond_channels=channels)
         self.loss = plain_objective(cfg, "pix2pix")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return adversarial_optimizers(self, self.G, self.D)
-
-    def schedule(self) -> list[Phase]:
-        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
-
-    def ema_targets(self) -> dict[str, nn.Module]:
-        return {"G": self.G}
-
-    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        if phase == "D":
-            self.bank.fill(batch["a"], batch["b"])
-            return self._d_step(batch["a"], batch["b"])
-        return self._g_step(batch["a"], batch["b"])
 
     def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         self.train_only(self.D, self.G)
@@ -110,13 +93,6 @@ class Pix2Pix(GenerativeModel):
     def translate(self, a: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         """Outputs for input images ``a`` (eval mode: no dropout, running batch statistics)."""
         return run_eval(self.net("G", use_ema), a.to(self.device))
-
-    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
-                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Input images ``c`` when given, else the training examples kept for the grids."""
-        if c is not None:
-            return {"a": c.to(self.device)}
-        return {"i": self.bank.indices(n)}
 
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:

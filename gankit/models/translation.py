@@ -1,5 +1,6 @@
-"""What the image-to-image models (pix2pix, CycleGAN) share: the example inputs behind their
-sample grids, and ``gankit translate`` on a folder. (Their constant-then-linear learning-rate
+"""What the image-to-image models (pix2pix, CycleGAN) share: their base class (a G/D pair
+trained on ``{a, b}`` batches), the example inputs behind their sample grids, and
+``gankit translate`` on a folder. (Their constant-then-linear learning-rate
 schedule is ``optim.decay_start``, applied by the trainer to every model.)
 """
 from __future__ import annotations
@@ -13,7 +14,8 @@ from torch import nn
 
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
-from gankit.models.adversarial import AdversarialLoss, adversarial_loss
+from gankit.models.adversarial import AdversarialLoss, adversarial_loss, adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.likelihood import to_uint8
 
 TRANSLATE_BATCH = 32
@@ -45,6 +47,43 @@ class ExampleBank(nn.Module):
     def indices(self, n: int) -> torch.Tensor:
         """``n`` bank positions, cycling when ``n`` exceeds the bank."""
         return torch.arange(n, device=self.a.device) % self.size
+
+
+class ImageTranslation(GenerativeModel):
+    """A G/D pair (``self.G``, ``self.D``, one optimizer each) trained on ``{a, b}`` batches:
+    D phases first fill ``self.bank`` (an :class:`ExampleBank`), then call ``_d_step(a, b)``;
+    G phases, which read a batch too, call ``_g_step(a, b)``. Sample inputs are given input
+    images, or the kept examples."""
+
+    bank: ExampleBank
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return adversarial_optimizers(self, self.G, self.D)
+
+    def schedule(self) -> list[Phase]:
+        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
+
+    def ema_targets(self) -> dict[str, nn.Module]:
+        return {"G": self.G}
+
+    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
+        if phase == "D":
+            self.bank.fill(batch["a"], batch["b"])
+            return self._d_step(batch["a"], batch["b"])
+        return self._g_step(batch["a"], batch["b"])
+
+    def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _g_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
+                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Input images (domain A) ``c`` when given, else the examples kept for the grids."""
+        if c is not None:
+            return {"a": c.to(self.device)}
+        return {"i": self.bank.indices(n)}
 
 
 def image_files(source: Path) -> list[Path]:
