@@ -7,6 +7,7 @@ from typing import Iterator
 
 import torch
 
+from gankit.checkpoint_format import checkpoint_file
 from gankit.config import RunConfig, config_from_dict
 from gankit.data.info import DataInfo
 from gankit.errors import CheckpointError, ConfigError
@@ -65,15 +66,6 @@ class LoadedRun:
         source = self._source()
         return {"subset": source.reference_subset(max_items),
                 "data_id": data_identity(self.cfg.data, self.cfg.train.seed, source.info)}
-
-
-def checkpoint_file(run_dir: Path, which: str = "last") -> Path:
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        return run_dir
-    if not run_dir.is_dir():
-        raise CheckpointError(f"run folder '{run_dir}' does not exist")
-    return run_dir / "checkpoints" / f"{which}.pt"
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedRun:

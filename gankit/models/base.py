@@ -24,10 +24,11 @@ from PIL import Image
 import torch
 from torch import nn
 
+from gankit import distributed
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import DataError, GankitError
-from gankit.training import distributed
+from gankit.models.likelihood import to_uint8
 
 if TYPE_CHECKING:
     from gankit.nets.condition import ConditionSpace
@@ -53,11 +54,6 @@ def gradient_norm(module: nn.Module) -> torch.Tensor:
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-
-
-def adversarial_schedule(train, g_needs_batch: bool = False) -> list[Phase]:
-    """One step of a D/G pair: ``train.n_critic`` D phases, then ``train.n_gen`` G phases."""
-    return [Phase("D")] * train.n_critic + [Phase("G", needs_batch=g_needs_batch)] * train.n_gen
 
 
 class GenerativeModel(nn.Module):
@@ -151,8 +147,6 @@ class GenerativeModel(nn.Module):
         """Write ``gankit sample`` output: one PNG per image, or ``samples.npy`` for vectors.
 
         Models whose samples are something else (sentences) override this."""
-        from gankit.viz import to_uint8
-
         out.mkdir(parents=True, exist_ok=True)
         if samples.dim() == 4:
             for i, img in enumerate(to_uint8(samples)):

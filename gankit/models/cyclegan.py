@@ -24,9 +24,9 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.translation import (
     ExampleBank,
+    ImageTranslation,
     build_translator,
     check_net_names,
     check_no_training_metrics,
@@ -100,7 +100,7 @@ def _items(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 @register_model
-class CycleGAN(GenerativeModel):
+class CycleGAN(ImageTranslation):
     kind = "cyclegan"
     panels = ("A", "G_AB(A)", "G_BA(G_AB(A))")  # the panels of decode()
     Options = CycleGANOptions
@@ -124,36 +124,19 @@ class CycleGAN(GenerativeModel):
         self.G = nn.ModuleDict({d: build_translator(cfg, name, channels, size) for d in ("AB", "BA")})
         self.D = nn.ModuleDict({d: build_patchgan(cfg.D, channels) for d in ("A", "B")})
         self.pool = nn.ModuleDict({d: ImagePool(m.pool_size, tuple(info.shape)) for d in ("A", "B")})
-        self.objective = plain_objective(cfg, "cyclegan")
+        self.loss = plain_objective(cfg, "cyclegan")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        return {"G": self.make_optimizer(self.G.parameters(), o.lr_g),
-                "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
-
-    def schedule(self) -> list[Phase]:
-        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
-
-    def ema_targets(self) -> dict[str, nn.Module]:
-        return {"G": self.G}
 
     def compile_targets(self) -> dict[str, nn.Module]:
         # The four nets themselves: their ModuleDicts have no forward of their own to compile.
         return {f"{kind}_{side}": net for kind in ("G", "D") for side, net in getattr(self, kind).items()}
-
-    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        if phase == "D":
-            self.bank.fill(batch["a"], batch["b"])
-            return self._d_step(batch["a"], batch["b"])
-        return self._g_step(batch["a"], batch["b"])
 
     def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         self.train_only(self.D, self.G)
         with torch.no_grad(), self.autocast():
             fake_b, fake_a = self.G["AB"](a), self.G["BA"](b)
         shown_a, shown_b = self.pool["A"].query(fake_a.float()), self.pool["B"].query(fake_b.float())
-        d = self.objective.d_loss
+        d = self.loss.d_loss
         with self.autocast():
             # Halved as in the paper, so that D learns more slowly than G.
             loss_a = 0.5 * d(self.D["A"](a).float(), self.D["A"](shown_a).float())
@@ -168,8 +151,8 @@ class CycleGAN(GenerativeModel):
         G_ab, G_ba = self.G["AB"], self.G["BA"]
         with self.autocast():
             fake_b, fake_a = G_ab(a), G_ba(b)
-            gan = (self.objective.g_loss(self.D["B"](fake_b).float())
-                   + self.objective.g_loss(self.D["A"](fake_a).float()))
+            gan = (self.loss.g_loss(self.D["B"](fake_b).float())
+                   + self.loss.g_loss(self.D["A"](fake_a).float()))
             cycle = l1(G_ba(fake_b).float(), a.float()) + l1(G_ab(fake_a).float(), b.float())
             loss = gan + m.lambda_cycle * cycle
             logs = {"loss/G/gan": gan.detach(), "loss/G/cycle": cycle.detach()}
@@ -205,13 +188,6 @@ class CycleGAN(GenerativeModel):
     def translate(self, x: torch.Tensor, forward: bool = True, use_ema: bool = True) -> torch.Tensor:
         """G_AB(x) (``forward``) or G_BA(x), in eval mode."""
         return run_eval(self.net("G", use_ema)["AB" if forward else "BA"], x.to(self.device))
-
-    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
-                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Domain-A images ``c`` when given, else the A examples kept for the grids."""
-        if c is not None:
-            return {"a": c.to(self.device)}
-        return {"i": self.bank.indices(n)}
 
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.config import RunConfig
@@ -19,9 +18,10 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
 from gankit.models.base import Batch
-from gankit.models.mle import TextGAN, TextGANOptions
+from gankit.models.sequence import TextGAN, TextGANOptions
 from gankit.models.seqgan import MovingBaseline, policy_gradient_loss
 from gankit.nets.sequence import RecurrentDiscriminator, valid_mask
+from gankit.objectives import masked_d_loss
 
 
 def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
@@ -60,7 +60,8 @@ class DenseGAN(TextGAN):
                                       c_dim=self.c_dim, eos=self.vocab.eos, dropout=m.d_dropout)
 
     def d_step(self, batch: Batch, step: int) -> dict[str, Tensor]:
-        """Per-prefix cross-entropy: every prefix of real data -> 1, of generated data -> 0."""
+        """D's objective on every valid prefix (binary cross-entropy by default: every prefix
+        of real data -> 1, of generated data -> 0)."""
         self.train_only(self.D, self.G)
         real = batch["x"]
         fake, c = self.fake_like(batch)
@@ -69,8 +70,7 @@ class DenseGAN(TextGAN):
             fake_out = self.D.prefix_scores(fake, c).float()
         m_real = valid_mask(real, self.vocab.eos).float()
         m_fake = valid_mask(fake, self.vocab.eos).float()
-        loss = ((F.softplus(-real_out) * m_real).sum() / m_real.sum()
-                + (F.softplus(fake_out) * m_fake).sum() / m_fake.sum())
+        loss = masked_d_loss(self.loss.objective, real_out, fake_out, m_real, m_fake)
         self.optimize("D", loss, self.D)
         return {"loss/D": loss.detach(), "D/real": (real_out * m_real).sum().detach() / m_real.sum(),
                 "D/fake": (fake_out * m_fake).sum().detach() / m_fake.sum()}

@@ -24,13 +24,13 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
+from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.vae import check_unconditional, evaluating
 from gankit.nets import build_discriminator
 from gankit.nets.flow_nets import MultiScaleFlow, VectorFlow
-from gankit.objectives import clip_weights, get_objective, gradient_penalty, r1_penalty
-from gankit.objectives import likelihood as lk
-from gankit.training.distributed import world_size
+from gankit.models import likelihood as lk
+from gankit.distributed import world_size
 
 OBJECTIVES = ("mle", "adversarial", "hybrid")
 
@@ -68,7 +68,7 @@ def build_flow(cfg: RunConfig, info: DataInfo) -> nn.Module:
 
 
 @register_model
-class Flow(GenerativeModel):
+class Flow(lk.HeldOutLikelihood, GenerativeModel):
     kind = "flow"
     Options = FlowOptions
 
@@ -91,9 +91,7 @@ class Flow(GenerativeModel):
         self.adversarial = o.objective != "mle"
         if self.adversarial:
             self.D = build_discriminator(cfg.D, info)
-            self.objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
-            self.penalty = self.objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
-            self.clip = self.objective.default_clip if cfg.loss.clip < 0 else cfg.loss.clip
+            self.loss = adversarial_loss(cfg.loss)
 
     @property
     def unit(self) -> str:
@@ -106,10 +104,9 @@ class Flow(GenerativeModel):
         return "8bit_dequantised" if self.image else "continuous"
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        opts = {"flow": self.make_optimizer(self.flow.parameters(), self.cfg.optim.lr_g)}
         if self.adversarial:
-            opts["D"] = self.make_optimizer(self.D.parameters(), self.cfg.optim.lr_d)
-        return opts
+            return adversarial_optimizers(self, self.flow, self.D, g_name="flow")
+        return {"flow": self.make_optimizer(self.flow.parameters(), self.cfg.optim.lr_g)}
 
     def schedule(self) -> list[Phase]:
         if not self.adversarial:
@@ -174,26 +171,18 @@ class Flow(GenerativeModel):
             fake = self._fake(x.shape[0])
         with self.autocast():
             real_out, fake_out = self.D(real), self.D(fake)
-            loss = self.objective.d_loss(real_out.float(), fake_out.float())
+            loss = self.loss.d_loss(real_out.float(), fake_out.float())
         logs = {"loss/D": loss.detach()}
-        w = self.cfg.loss.penalty_weight
-        if self.penalty in ("gp", "gp-one-sided"):
-            gp = gradient_penalty(self.D, real, fake.float(), one_sided=self.penalty == "gp-one-sided",
-                                  eps=self.rand(real.shape[0]))
-            loss, logs["loss/D/gp"] = loss + w * gp, gp.detach()
-        elif self.penalty == "r1":
-            r1 = r1_penalty(self.D, real)
-            loss, logs["loss/D/r1"] = loss + 0.5 * w * r1, r1.detach()
+        loss = self.loss.penalise(loss, logs, self.D, real, fake, eps=lambda: self.rand(real.shape[0]))
         self.optimize("D", loss, self.D)
-        if self.clip > 0:
-            clip_weights(self.D, self.clip)
+        self.loss.clip_(self.D)
         return logs
 
     def _g_step(self, batch: Batch | None) -> dict[str, Tensor]:
         self.train_only(self.flow, self.D)
         with self.autocast():
             fake = self._fake(self.cfg.data.batch_size // world_size())
-            loss = adv = self.objective.g_loss(self.D(fake).float())
+            loss = adv = self.loss.g_loss(self.D(fake).float())
         logs = {"loss/G": adv.detach()}
         if batch is not None:
             x = batch["x"]
@@ -206,12 +195,11 @@ class Flow(GenerativeModel):
 
     # ---- likelihood of held-out data -----------------------------------------------------
     @torch.no_grad()
-    def likelihood_metrics(self, batches: Iterable[Tensor], seed: int = 0, use_ema: bool = True):
+    def measure_likelihood(self, batches: Iterable[Tensor], seed: int = 0,
+                           use_ema: bool = True) -> list[lk.Measured]:
         """NLL of held-out ``batches`` (data in [-1, 1]): ``nll_bpd_8bit_dequantised`` for
         images (one uniform dequantisation per item, drawn from ``seed``), ``nll_nats_continuous``
-        for vectors. Returns :class:`gankit.metrics.compute.Scores` with the protocol."""
-        from gankit.metrics.compute import Scores
-
+        for vectors; one ``(values, protocol)`` group."""
         flow = self.net("flow", use_ema)
         g = torch.Generator().manual_seed(seed)
         values = []
@@ -224,9 +212,7 @@ class Flow(GenerativeModel):
         # the key names the metric, so each likelihood keeps its own protocol in metrics.jsonl
         protocol = {"metric": key, "unit": lk.UNITS[self.unit], "data": lk.VARIANTS[self.variant],
                     "n": sum(len(v) for v in values), "estimator": "exact", "alpha": self.alpha}
-        scores = Scores()
-        scores.add({key: float(torch.cat(values).mean())}, protocol)
-        return scores
+        return [({key: float(torch.cat(values).mean())}, protocol)]
 
     # ---- sampling ------------------------------------------------------------------------
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,

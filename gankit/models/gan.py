@@ -31,7 +31,8 @@ from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
+from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets import apply_spectral_norm, build_discriminator, build_generator
 from gankit.nets import stylegan2
 from gankit.nets.augment import build_augment
@@ -44,8 +45,7 @@ from gankit.nets.condition import (
     mismatched_partners,
 )
 from gankit.nets.pack import PackedDiscriminator, packed_info
-from gankit.objectives import clip_weights, get_objective, gradient_penalty, r1_penalty
-from gankit.training.distributed import all_reduce_mean, world_size
+from gankit.distributed import all_reduce_mean, world_size
 
 COND_MODES = ("projection", "concat", "acgan")
 
@@ -117,10 +117,7 @@ class GAN(GenerativeModel):
             self.D = build_discriminator(cfg.D, packed_info(info, cfg.model.pack))
             if cfg.model.pack > 1:
                 self.D = PackedDiscriminator(self.D, cfg.model.pack)
-        self.objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
-        self.penalty = self.objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
-        clip = cfg.loss.clip
-        self.clip = self.objective.default_clip if clip < 0 else clip
+        self.loss = adversarial_loss(cfg.loss)
         self._setup_extras(cfg)
 
     def _conditional_nets(self, cfg: RunConfig, info: DataInfo):
@@ -142,9 +139,7 @@ class GAN(GenerativeModel):
         return G, D
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        return {"G": self.make_optimizer(self.G.parameters(), o.lr_g),
-                "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
+        return adversarial_optimizers(self, self.G, self.D)
 
     def schedule(self) -> list[Phase]:
         return adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
@@ -154,7 +149,7 @@ class GAN(GenerativeModel):
 
     def compile_targets(self) -> dict[str, torch.nn.Module]:
         nets = super().compile_targets()
-        if self.penalty != "none":  # gradient penalties differentiate twice; compiled graphs cannot
+        if self.loss.penalty != "none":  # gradient penalties differentiate twice; compiled graphs cannot
             nets.pop("D", None)
         if self.cfg.model.pl_weight > 0:  # so does the path-length penalty, through G
             nets.pop("G", None)
@@ -173,22 +168,11 @@ class GAN(GenerativeModel):
             loss, logs = self._d_loss(real, fake, c, batch.get("y"))
         c_d = None if self.acgan else c
         lazy = self.cfg.model.reg_every
-        w = self.cfg.loss.penalty_weight * lazy
-        if step % lazy:
-            pass  # lazy regularisation: no penalty this step
-        elif self.penalty in ("gp", "gp-one-sided"):
-            eps = self.rand(real.shape[0] // self.cfg.model.pack)
-            gp = gradient_penalty(self.D, real, fake.float(), c_d, one_sided=self.penalty == "gp-one-sided",
-                                  eps=eps)
-            loss = loss + w * gp
-            logs["loss/D/gp"] = gp.detach()
-        elif self.penalty == "r1":
-            r1 = r1_penalty(self.D, real, c_d)
-            loss = loss + 0.5 * w * r1
-            logs["loss/D/r1"] = r1.detach()
+        if step % lazy == 0:  # lazy regularisation: the penalty every k-th step, weighted by k
+            loss = self.loss.penalise(loss, logs, self.D, real, fake, c_d, scale=lazy,
+                                      eps=lambda: self.rand(real.shape[0] // self.cfg.model.pack))
         logs["grad/D"] = self.optimize("D", loss, self.D)
-        if self.clip > 0:
-            clip_weights(self.D, self.clip)
+        self.loss.clip_(self.D)
         self._adapt_augment(logs)
         return logs
 
@@ -200,7 +184,7 @@ class GAN(GenerativeModel):
             real_out, real_logits = self.D.score_and_logits(real)
             fake_out, fake_logits = self.D.score_and_logits(fake)
             aux = F.cross_entropy(real_logits.float(), y) + F.cross_entropy(fake_logits.float(), y)
-            loss = self.objective.d_loss(real_out.float(), fake_out.float())
+            loss = self.loss.d_loss(real_out.float(), fake_out.float())
             loss = loss + self.cfg.model.aux_weight * aux
             logs["loss/D/aux"] = aux.detach()
         else:
@@ -208,11 +192,11 @@ class GAN(GenerativeModel):
             if self.matching:
                 partners = mismatched_partners(c, torch.rand(len(c), len(c), device=c.device))
                 mismatch_out = self.D(real, c[partners])
-                loss = matching_aware_d_loss(self.objective.d_loss, real_out.float(), fake_out.float(),
+                loss = matching_aware_d_loss(self.loss.d_loss, real_out.float(), fake_out.float(),
                                              mismatch_out.float(), self.cfg.model.mismatch_weight)
                 logs["D/mismatch"] = mismatch_out.detach().float().mean()
             else:
-                loss = self.objective.d_loss(real_out.float(), fake_out.float())
+                loss = self.loss.d_loss(real_out.float(), fake_out.float())
         if getattr(self.augment, "adaptive", False):
             logs["D/real_sign"] = real_out.detach().float().sign().mean()
         logs["loss/D"] = loss.detach()
@@ -230,10 +214,10 @@ class GAN(GenerativeModel):
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
                 aux = F.cross_entropy(logits.float(), batch["y"])
-                loss = self.objective.g_loss(out.float()) + self.cfg.model.aux_weight * aux
+                loss = self.loss.g_loss(out.float()) + self.cfg.model.aux_weight * aux
                 logs["loss/G/aux"] = aux.detach()
             else:
-                loss = self.objective.g_loss(self.D(fake, c).float())
+                loss = self.loss.g_loss(self.D(fake, c).float())
         if self.cfg.model.pl_weight > 0 and step % self.cfg.model.pl_every == 0:
             loss = loss + self._path_length(n, c, logs)
         logs["grad/G"] = self.optimize("G", loss, self.G)

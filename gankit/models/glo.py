@@ -12,7 +12,6 @@ Gaussian to sample from is then a running estimate kept in buffers.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import torch
@@ -26,7 +25,7 @@ from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.models.vae import check_unconditional, evaluating
 from gankit.nets import build_generator
-from gankit.training.distributed import world_size
+from gankit.distributed import world_size
 
 LATENTS = ("codes", "gon")
 CODE_SPACES = ("ball", "sphere")

@@ -20,7 +20,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
 from gankit.models.base import Batch
-from gankit.models.mle import TextGAN, TextGANOptions
+from gankit.models.sequence import TextGAN, TextGANOptions
 from gankit.nets.sequence import gumbel_noise
 
 
@@ -38,6 +38,9 @@ class GumbelOptions(TextGANOptions):
     kind: str = "gumbel"
     beta_max: float = 100.0  # inverse temperature of the relaxation at the last step
 
+    def unused_sections(self) -> tuple[str, ...]:
+        return ("loss",)  # the relativistic loss is this GAN's own objective
+
 
 @register_model
 class GumbelGAN(TextGAN):
@@ -48,6 +51,9 @@ class GumbelGAN(TextGAN):
         super().__init__(cfg, info)
         if cfg.model.beta_max < 1.0:
             raise ConfigError(f"model.beta_max must be >= 1, got {cfg.model.beta_max}")
+
+    def text_gan_loss(self, cfg: RunConfig) -> None:
+        return None  # D and G play the relativistic game below, not an objective of loss.name
 
     def beta(self, step: int) -> float:
         index, total = self.adversarial_index(step)

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
 from gankit.models.translation import (
     ExampleBank,
+    ImageTranslation,
     build_translator,
     check_net_names,
     check_no_training_metrics,
@@ -48,7 +47,7 @@ def pix2pix_g_loss(objective, fake_out: torch.Tensor, fake: torch.Tensor, target
 
 
 @register_model
-class Pix2Pix(GenerativeModel):
+class Pix2Pix(ImageTranslation):
     kind = "pix2pix"
     panels = ("input", "output", "target")  # the panels of decode() on grid inputs
     Options = Pix2PixOptions
@@ -66,25 +65,8 @@ class Pix2Pix(GenerativeModel):
         name = check_net_names(cfg, ("unet", "resnet"), "pix2pix")
         self.G = build_translator(cfg, name, channels, size, m.dropout)
         self.D = build_patchgan(cfg.D, channels, cond_channels=channels)
-        self.objective = plain_objective(cfg, "pix2pix")
+        self.loss = plain_objective(cfg, "pix2pix")
         self.bank = ExampleBank(cfg.train.n_grid, tuple(info.shape))
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
-        return {"G": self.make_optimizer(self.G.parameters(), o.lr_g),
-                "D": self.make_optimizer(self.D.parameters(), o.lr_d)}
-
-    def schedule(self) -> list[Phase]:
-        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
-
-    def ema_targets(self) -> dict[str, nn.Module]:
-        return {"G": self.G}
-
-    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
-        if phase == "D":
-            self.bank.fill(batch["a"], batch["b"])
-            return self._d_step(batch["a"], batch["b"])
-        return self._g_step(batch["a"], batch["b"])
 
     def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
         self.train_only(self.D, self.G)
@@ -93,7 +75,7 @@ class Pix2Pix(GenerativeModel):
         with self.autocast():
             real_out, fake_out = self.D(b, a), self.D(fake, a)
             # Halved, as in the paper, so that D learns more slowly than G.
-            loss = 0.5 * self.objective.d_loss(real_out.float(), fake_out.float())
+            loss = 0.5 * self.loss.d_loss(real_out.float(), fake_out.float())
         self.optimize("D", loss, self.D)
         return {"loss/D": loss.detach(), "D/real": real_out.detach().float().mean(),
                 "D/fake": fake_out.detach().float().mean()}
@@ -102,7 +84,7 @@ class Pix2Pix(GenerativeModel):
         self.train_only(self.G, self.D)
         with self.autocast():
             fake = self.G(a)
-            loss, adv, dist = pix2pix_g_loss(self.objective, self.D(fake, a), fake, b,
+            loss, adv, dist = pix2pix_g_loss(self.loss, self.D(fake, a), fake, b,
                                              self.cfg.model.lambda_l1)
         self.optimize("G", loss, self.G)
         return {"loss/G": loss.detach(), "loss/G/gan": adv.detach(), "loss/G/l1": dist.detach()}
@@ -111,13 +93,6 @@ class Pix2Pix(GenerativeModel):
     def translate(self, a: torch.Tensor, use_ema: bool = True) -> torch.Tensor:
         """Outputs for input images ``a`` (eval mode: no dropout, running batch statistics)."""
         return run_eval(self.net("G", use_ema), a.to(self.device))
-
-    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
-                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """Input images ``c`` when given, else the training examples kept for the grids."""
-        if c is not None:
-            return {"a": c.to(self.device)}
-        return {"i": self.bank.indices(n)}
 
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:

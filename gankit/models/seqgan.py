@@ -19,7 +19,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models import register_model
 from gankit.models.base import Batch
-from gankit.models.mle import TextGAN, TextGANOptions
+from gankit.models.sequence import TextGAN, TextGANOptions
 from gankit.nets.sequence import valid_mask
 
 BASELINES = ("none", "batch", "ema")

@@ -6,7 +6,8 @@ generators emit discrete tokens, so what passes between networks is the straight
 Gumbel-softmax: the one-hot row of ``argmax(logits + g)`` going forward, the gradient of
 ``softmax((logits + g) / tau)`` going back. Three losses, as in CycleGAN:
 
-* adversarial: D_b cannot tell ``G_ab(a)`` from real B sentences (and D_a likewise);
+* adversarial: D_b cannot tell ``G_ab(a)`` from real B sentences (and D_a likewise), in the
+  objective ``loss.name`` (binary cross-entropy, ``nonsaturating``, by default);
 * cycle: ``G_ba(G_ab(a))`` gives back ``a`` (cross-entropy), so content must survive;
 * identity: ``G_ab(b)`` keeps ``b`` unchanged, which teaches both generators to copy content.
 
@@ -28,8 +29,9 @@ from gankit.data.info import DataInfo
 from gankit.data.text import Vocab, decode_batch, read_sentences, write_sentences
 from gankit.errors import ConfigError, DataError
 from gankit.models import register_model
-from gankit.models.base import Batch, GenerativeModel, Phase, adversarial_schedule
-from gankit.models.mle import check_sequence_data
+from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.sequence import check_sequence_data
 from gankit.nets.sequence import CNNDiscriminator, Transducer, gumbel_noise
 
 N_EXAMPLES = 16  # training sentences kept for the sample files
@@ -56,9 +58,6 @@ class StyleOptions(ModelOptions):
     d_filters: list[int] = field(default_factory=lambda: [64, 64, 64, 64])
     d_dropout: float = 0.25
 
-    def unused_sections(self) -> tuple[str, ...]:
-        return ("loss",)
-
 
 @register_model
 class StyleTransfer(GenerativeModel):
@@ -73,6 +72,7 @@ class StyleTransfer(GenerativeModel):
                               "data.source=style_synth or data.source=a.txt,b.txt")
         if cfg.model.tau <= 0:
             raise ConfigError(f"model.tau must be > 0, got {cfg.model.tau}")
+        self.loss = adversarial_loss(cfg.loss).require(self.kind)  # D and G's adversarial terms
         self.vocab = Vocab(list(info.vocab))
         self.max_len = int(info.shape[0])
         V, m = len(self.vocab), cfg.model
@@ -86,10 +86,9 @@ class StyleTransfer(GenerativeModel):
 
     # ---- training ------------------------------------------------------------------------
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        o = self.cfg.optim
         Gs = list(self.G_ab.parameters()) + list(self.G_ba.parameters())
         Ds = list(self.D_a.parameters()) + list(self.D_b.parameters())
-        return {"G": self.make_optimizer(Gs, o.lr_g), "D": self.make_optimizer(Ds, o.lr_d)}
+        return adversarial_optimizers(self, Gs, Ds)
 
     def schedule(self) -> list[Phase]:
         return adversarial_schedule(self.cfg.train, g_needs_batch=True)
@@ -113,15 +112,11 @@ class StyleTransfer(GenerativeModel):
     def uniform(self, n: int, *shape: int) -> Tensor:
         return torch.special.ndtr(self.randn(n, *shape))
 
-    @staticmethod
-    def _d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
-
     def _d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
         self.train_only(nn.ModuleList([self.D_a, self.D_b]), self.G_ab, self.G_ba)
         with torch.no_grad():
             fake_b, fake_a = self._relaxed(self.G_ab(a)), self._relaxed(self.G_ba(b))
-        loss = self._d_loss(self.D_b(b), self.D_b(fake_b)) + self._d_loss(self.D_a(a), self.D_a(fake_a))
+        loss = self.loss.d_loss(self.D_b(b), self.D_b(fake_b)) + self.loss.d_loss(self.D_a(a), self.D_a(fake_a))
         self.optimize("D", loss, nn.ModuleList([self.D_a, self.D_b]))
         return {"loss/D": loss.detach()}
 
@@ -130,7 +125,7 @@ class StyleTransfer(GenerativeModel):
         self.train_only(Gs, self.D_a, self.D_b)
         m = self.cfg.model
         fake_b, fake_a = self._relaxed(self.G_ab(a)), self._relaxed(self.G_ba(b))
-        adv = F.softplus(-self.D_b(fake_b)).mean() + F.softplus(-self.D_a(fake_a)).mean()
+        adv = self.loss.g_loss(self.D_b(fake_b)) + self.loss.g_loss(self.D_a(fake_a))
         cycle = self._ce(self.G_ba(fake_b), a) + self._ce(self.G_ab(fake_a), b)
         identity = self._ce(self.G_ab(b), b) + self._ce(self.G_ba(a), a)
         loss = adv + m.lambda_cycle * cycle + m.lambda_identity * identity

@@ -1,5 +1,6 @@
-"""What the image-to-image models (pix2pix, CycleGAN) share: the example inputs behind their
-sample grids, and ``gankit translate`` on a folder. (Their constant-then-linear learning-rate
+"""What the image-to-image models (pix2pix, CycleGAN) share: their base class (a G/D pair
+trained on ``{a, b}`` batches), the example inputs behind their sample grids, and
+``gankit translate`` on a folder. (Their constant-then-linear learning-rate
 schedule is ``optim.decay_start``, applied by the trainer to every model.)
 """
 from __future__ import annotations
@@ -13,6 +14,9 @@ from torch import nn
 
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
+from gankit.models.adversarial import AdversarialLoss, adversarial_loss, adversarial_optimizers, adversarial_schedule
+from gankit.models.base import Batch, GenerativeModel, Phase
+from gankit.models.likelihood import to_uint8
 
 TRANSLATE_BATCH = 32
 PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}
@@ -45,6 +49,43 @@ class ExampleBank(nn.Module):
         return torch.arange(n, device=self.a.device) % self.size
 
 
+class ImageTranslation(GenerativeModel):
+    """A G/D pair (``self.G``, ``self.D``, one optimizer each) trained on ``{a, b}`` batches:
+    D phases first fill ``self.bank`` (an :class:`ExampleBank`), then call ``_d_step(a, b)``;
+    G phases, which read a batch too, call ``_g_step(a, b)``. Sample inputs are given input
+    images, or the kept examples."""
+
+    bank: ExampleBank
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return adversarial_optimizers(self, self.G, self.D)
+
+    def schedule(self) -> list[Phase]:
+        return adversarial_schedule(self.cfg.train, g_needs_batch=True)
+
+    def ema_targets(self) -> dict[str, nn.Module]:
+        return {"G": self.G}
+
+    def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
+        if phase == "D":
+            self.bank.fill(batch["a"], batch["b"])
+            return self._d_step(batch["a"], batch["b"])
+        return self._g_step(batch["a"], batch["b"])
+
+    def _d_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def _g_step(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def sample_inputs(self, n: int, generator: torch.Generator | None = None,
+                      c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Input images (domain A) ``c`` when given, else the examples kept for the grids."""
+        if c is not None:
+            return {"a": c.to(self.device)}
+        return {"i": self.bank.indices(n)}
+
+
 def image_files(source: Path) -> list[Path]:
     from gankit.data.folders import scan_folder
 
@@ -59,7 +100,6 @@ def translate_folder(translate: Callable[[torch.Tensor], torch.Tensor], source: 
     """Translate every image below ``source`` (resized and centre-cropped to the model's
     size) and write the results as PNGs under ``out`` with the same relative names."""
     from gankit.data.folders import load_image
-    from gankit.viz import to_uint8
 
     source, out = Path(source), Path(out)
     files = image_files(source)
@@ -85,18 +125,10 @@ def run_eval(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         net.train(was_training)
 
 
-def plain_objective(cfg, kind: str):
+def plain_objective(cfg, kind: str) -> AdversarialLoss:
     """The adversarial objective of an image-to-image model, which adds no D penalty or
     weight clipping (their penalties would need one D per condition image)."""
-    from gankit.objectives import get_objective
-
-    objective = get_objective(cfg.loss.name, cfg.loss.fgan_g)
-    penalty = objective.default_penalty if cfg.loss.penalty == "auto" else cfg.loss.penalty
-    clip = objective.default_clip if cfg.loss.clip < 0 else cfg.loss.clip
-    if penalty != "none" or clip > 0:
-        raise ConfigError(f"{kind} takes no discriminator penalty or weight clipping; use "
-                          f"loss.name=lsgan, nonsaturating or hinge with loss.penalty=none")
-    return objective
+    return adversarial_loss(cfg.loss).require(kind)
 
 
 def check_no_training_metrics(cfg, kind: str) -> None:

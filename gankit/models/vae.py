@@ -28,7 +28,7 @@ from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets.condition import ConditionSpace, WithCondition, build_condition_encoder
 from gankit.nets.vae_nets import build_vae_nets
-from gankit.objectives import likelihood as lk
+from gankit.models import likelihood as lk
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: Cov_x(E_q[z_u]) above this makes unit u active
 LOG_SCALE_MIN = -7.0  # PixelCNN++: keeps a logistic from collapsing onto one bin's centre
@@ -55,7 +55,7 @@ class VAEOptions(ModelOptions):
 # ---- likelihoods p(x | z): decoder outputs -> log-probabilities --------------------------
 class Likelihood(nn.Module):
     """Interprets ``params`` decoder outputs per data coordinate. ``unit`` and ``variant``
-    name what :meth:`log_prob` measures (see :data:`gankit.objectives.likelihood.VARIANTS`)."""
+    name what :meth:`log_prob` measures (see :data:`gankit.models.likelihood.VARIANTS`)."""
 
     params: int = 1
     unit: str = "nats"
@@ -170,7 +170,7 @@ def check_unconditional(cfg: RunConfig, kind: str) -> None:
 
 
 @register_model
-class VAE(GenerativeModel):
+class VAE(lk.HeldOutLikelihood, GenerativeModel):
     kind = "vae"
     Options = VAEOptions
 
@@ -272,18 +272,17 @@ class VAE(GenerativeModel):
         return log_px + log_pz - log_q
 
     @torch.no_grad()
-    def likelihood_metrics(self, batches: Iterable[Tensor], k: int | None = None, seed: int = 0,
-                           use_ema: bool = True, conditions: Iterable[Tensor] | None = None):
+    def measure_likelihood(self, batches: Iterable[Tensor], k: int | None = None, seed: int = 0,
+                           use_ema: bool = True,
+                           conditions: Iterable[Tensor] | None = None) -> list[lk.Measured]:
         """ELBO and IWAE-k NLL of held-out ``batches`` (data in [-1, 1]), KL and active units.
 
         A conditional VAE needs ``conditions``, the raw condition batches that go with
         ``batches`` (labels or token ids), and measures -log p(x | c).
 
-        Returns :class:`gankit.metrics.compute.Scores` whose protocol records the unit, data
-        variant, estimator, k and item count. Keys: ``nll_elbo_<unit>_<variant>``,
+        Returns ``(values, protocol)`` groups; each protocol records the unit, data variant,
+        estimator, k and item count. Keys: ``nll_elbo_<unit>_<variant>``,
         ``nll_iwae_<unit>_<variant>``, ``vae_kl_nats``, ``vae_active_units``."""
-        from gankit.metrics.compute import Scores
-
         self._check_given(conditions)
         k = k or self.cfg.model.iwae_k
         g = torch.Generator().manual_seed(seed)
@@ -298,7 +297,7 @@ class VAE(GenerativeModel):
                 mean, logvar = self.net("encoder", use_ema)(x, c)
             kl.append(lk.gaussian_kl(mean, logvar).sum(1))
             means.append(mean)
-        scores = Scores()
+        groups = []
         protocol = {"unit": lk.UNITS[self.likelihood.unit], "data": lk.VARIANTS[self.likelihood.variant],
                     "n": sum(len(e) for e in elbo), "k": k,
                     "given": f"c ({self.cfg.data.condition})" if self.conditional else "nothing"}
@@ -306,10 +305,10 @@ class VAE(GenerativeModel):
             nll = self._in_unit(-torch.cat(values).mean())
             # the key names the metric, so each bound keeps its own protocol in metrics.jsonl
             key = self._key(name)
-            scores.add({key: float(nll)}, {"metric": key, **protocol, "estimator": name})
-        scores.add({"vae_kl_nats": float(torch.cat(kl).mean()),
-                    "vae_active_units": int(active_units(torch.cat(means)))}, {"metric": "latents"})
-        return scores
+            groups.append(({key: float(nll)}, {"metric": key, **protocol, "estimator": name}))
+        groups.append(({"vae_kl_nats": float(torch.cat(kl).mean()),
+                        "vae_active_units": int(active_units(torch.cat(means)))}, {"metric": "latents"}))
+        return groups
 
     # ---- sampling ------------------------------------------------------------------------
     def sample_inputs(self, n: int, generator: torch.Generator | None = None,

@@ -2,7 +2,10 @@
 
 ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)`` take pre-activation logits or critic
 values of any shape ([B], a PatchGAN map [B, 1, h, w], ...) and average over every element.
-Both are minimised: by D and by G respectively.
+Both are minimised: by D and by G respectively. Every D loss here is a mean of one term per
+real output plus a mean of one per fake output (``real_term``, ``fake_term``), so a D that
+scores only some elements (a prefix mask) averages the same terms over those:
+:func:`masked_d_loss`.
 
 The original game has two generator losses that must not be confused: ``minimax`` is the
 saturating ``log(1 - D(G(z)))`` of the minimax value function, whose gradient vanishes when
@@ -30,10 +33,23 @@ class Objective:
     """A named pair of losses; the model adds the penalty and clipping it asks for."""
 
     name: str
-    d_loss: Callable[[Tensor, Tensor], Tensor]  # (real_out, fake_out) -> scalar, minimised by D
+    real_term: Callable[[Tensor], Tensor]  # D's loss per real output (element-wise)
+    fake_term: Callable[[Tensor], Tensor]  # D's loss per fake output (element-wise)
     g_loss: Callable[[Tensor], Tensor]  # fake_out -> scalar, minimised by G
     default_penalty: str = "none"  # "gp" for wgan-gp
     default_clip: float = 0.0  # 0.01 for wgan (weight clipping)
+
+    def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+        """(real_out, fake_out) -> scalar, minimised by D: the mean of each side's terms."""
+        return self.real_term(real_out).mean() + self.fake_term(fake_out).mean()
+
+
+def masked_d_loss(objective: Objective, real_out: Tensor, fake_out: Tensor, real_mask: Tensor,
+                  fake_mask: Tensor) -> Tensor:
+    """``objective``'s D loss averaged over the elements a 0/1 mask keeps on each side
+    (e.g. the valid prefixes of token sequences scored one prefix at a time)."""
+    real = (objective.real_term(real_out) * real_mask).sum() / real_mask.sum()
+    return real + (objective.fake_term(fake_out) * fake_mask).sum() / fake_mask.sum()
 
 
 ObjectiveFactory = Callable[[str], Objective]
@@ -43,9 +59,13 @@ OBJECTIVES: Registry[ObjectiveFactory] = Registry("objective")
 
 
 # ---- the original GAN and its relatives -----------------------------------------------------
-def _bce_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-    # -log D(x) - log(1 - D(G(z))) with D = sigmoid(logit).
-    return F.softplus(-real_out).mean() + F.softplus(fake_out).mean()
+# D's terms: -log D(x) for reals, -log(1 - D(G(z))) for fakes, with D = sigmoid(logit).
+def _bce_real(real_out: Tensor) -> Tensor:
+    return F.softplus(-real_out)
+
+
+def _bce_fake(fake_out: Tensor) -> Tensor:
+    return F.softplus(fake_out)
 
 
 def _minimax_g_loss(fake_out: Tensor) -> Tensor:
@@ -57,35 +77,48 @@ def _nonsaturating_g_loss(fake_out: Tensor) -> Tensor:
     return F.softplus(-fake_out).mean()  # -log sigmoid(v)
 
 
-def _lsgan_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-    return 0.5 * (real_out - 1.0).square().mean() + 0.5 * fake_out.square().mean()
+# Halving each element is exact, so the mean of the halves is the half of the mean, bit for bit.
+def _lsgan_real(real_out: Tensor) -> Tensor:
+    return 0.5 * (real_out - 1.0).square()
+
+
+def _lsgan_fake(fake_out: Tensor) -> Tensor:
+    return 0.5 * fake_out.square()
 
 
 def _lsgan_g_loss(fake_out: Tensor) -> Tensor:
     return 0.5 * (fake_out - 1.0).square().mean()
 
 
-def _hinge_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-    return F.relu(1.0 - real_out).mean() + F.relu(1.0 + fake_out).mean()
+def _hinge_real(real_out: Tensor) -> Tensor:
+    return F.relu(1.0 - real_out)
+
+
+def _hinge_fake(fake_out: Tensor) -> Tensor:
+    return F.relu(1.0 + fake_out)
 
 
 def _critic_g_loss(fake_out: Tensor) -> Tensor:
     return -fake_out.mean()
 
 
-def _wasserstein_d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-    return fake_out.mean() - real_out.mean()
+def _wasserstein_real(real_out: Tensor) -> Tensor:
+    return -real_out  # mean(-r) + mean(f) is mean(f) - mean(r) to the bit
+
+
+def _wasserstein_fake(fake_out: Tensor) -> Tensor:
+    return fake_out
 
 
 _FIXED: dict[str, Objective] = {
     o.name: o
     for o in (
-        Objective("minimax", _bce_d_loss, _minimax_g_loss),
-        Objective("nonsaturating", _bce_d_loss, _nonsaturating_g_loss),
-        Objective("lsgan", _lsgan_d_loss, _lsgan_g_loss),
-        Objective("hinge", _hinge_d_loss, _critic_g_loss),
-        Objective("wgan", _wasserstein_d_loss, _critic_g_loss, default_clip=0.01),
-        Objective("wgan-gp", _wasserstein_d_loss, _critic_g_loss, default_penalty="gp"),
+        Objective("minimax", _bce_real, _bce_fake, _minimax_g_loss),
+        Objective("nonsaturating", _bce_real, _bce_fake, _nonsaturating_g_loss),
+        Objective("lsgan", _lsgan_real, _lsgan_fake, _lsgan_g_loss),
+        Objective("hinge", _hinge_real, _hinge_fake, _critic_g_loss),
+        Objective("wgan", _wasserstein_real, _wasserstein_fake, _critic_g_loss, default_clip=0.01),
+        Objective("wgan-gp", _wasserstein_real, _wasserstein_fake, _critic_g_loss, default_penalty="gp"),
     )
 }
 
@@ -111,14 +144,15 @@ for _name, _objective in _FIXED.items():
 def fgan_objective(divergence: str, fgan_g: str = "nonsaturating") -> Objective:
     """The f-GAN objective of one divergence in :data:`gankit.objectives.fdiv.FDIVERGENCES`.
 
-    D maximises ``F = E_P[g_f(v)] - E_Q[f*(g_f(v))]``, so ``d_loss = -F``. With
+    D maximises ``F = E_P[g_f(v)] - E_Q[f*(g_f(v))]``, so ``d_loss = -F`` (to the bit: the
+    terms are ``-g_f(v)`` on reals and ``f*(g_f(v))`` on fakes). With
     ``fgan_g="saturating"`` G minimises F itself (only its second term depends on G); with
     ``"nonsaturating"``, the paper's practical choice, G maximises ``E_Q[g_f(v)]``.
     """
     row = get_fdivergence(divergence)
 
-    def d_loss(real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return -row.bound(real_out, fake_out)
+    def real_term(real_out: Tensor) -> Tensor:
+        return -row.activation(real_out)
 
     def saturating_g_loss(fake_out: Tensor) -> Tensor:
         return -row.conjugate_of_activation(fake_out).mean()
@@ -128,7 +162,7 @@ def fgan_objective(divergence: str, fgan_g: str = "nonsaturating") -> Objective:
 
     _check_fgan_g(fgan_g)
     g_loss = saturating_g_loss if fgan_g == "saturating" else nonsaturating_g_loss
-    return Objective(divergence, d_loss, g_loss)
+    return Objective(divergence, real_term, row.conjugate_of_activation, g_loss)
 
 
 def _fgan_factory(divergence: str) -> ObjectiveFactory:

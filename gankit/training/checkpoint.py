@@ -6,10 +6,8 @@ strings, lists, tuples and dicts only: RNG states are stored as tensors and tupl
 from __future__ import annotations
 
 import os
-import pickle
 import random
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +15,8 @@ import numpy as np
 import torch
 
 import gankit
+from gankit.checkpoint_format import FORMAT, REQUIRED, load_checkpoint  # noqa: F401  (read side, re-exported)
 from gankit.errors import CheckpointError
-
-FORMAT = "gankit-checkpoint"
-REQUIRED = ("kind", "config", "model", "optimizers", "step", "phase", "rng")
 
 
 SLOW_SAVE_ENV = "GANKIT_TEST_SLOW_SAVE"  # test-only: seconds to sleep per write call
@@ -177,28 +173,6 @@ def make_checkpoint(model, source, step: int, phase: int, extra: dict[str, Any] 
         "data": source.state_dict() if source is not None else None,
     }
     ckpt.update(extra or {})
-    return ckpt
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read and sanity-check a checkpoint; every failure is a one-line CheckpointError."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint '{path}' does not exist; train first or give the right run folder")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, zipfile.BadZipFile, EOFError, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"checkpoint '{path}' is corrupt or not a gankit checkpoint ({first}); "
-            "use another checkpoint or retrain"
-        ) from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"'{path}' is not a gankit checkpoint (no '{FORMAT}' marker)")
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise CheckpointError(f"checkpoint '{path}' is incomplete (no {', '.join(missing)}); "
-                              "use another checkpoint or retrain")
     return ckpt
 
 

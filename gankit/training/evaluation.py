@@ -13,7 +13,7 @@ from typing import Iterator
 
 import torch
 
-from gankit.training import distributed
+from gankit import distributed
 from gankit.training.checkpoint import atomic_save, make_checkpoint
 
 

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import torch
 
-from gankit.training import distributed
+from gankit import distributed
 
 
 class RunningMeans:

@@ -14,7 +14,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.vae import VAE
 from gankit.nets.vae_nets import VAEDecoder, VAEEncoder
-from gankit.objectives.likelihood import log_mean_exp
+from gankit.models.likelihood import log_mean_exp
 
 D, Z, K = 3, 2, 2
 SIGMA = 0.5

@@ -16,7 +16,7 @@ from gankit.nets.flow_nets import (
     checkerboard_mask,
     vector_mask,
 )
-from gankit.objectives.likelihood import standard_normal_log_prob
+from gankit.models.likelihood import standard_normal_log_prob
 
 
 def randomise(module, std=0.3, seed=0):

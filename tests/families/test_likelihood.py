@@ -7,7 +7,7 @@ import torch
 from torch.testing import assert_close
 
 from gankit.errors import ConfigError
-from gankit.objectives import likelihood as lk
+from gankit.models import likelihood as lk
 
 PIXELS = torch.arange(256, dtype=torch.float64)
 

@@ -13,7 +13,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError
 from gankit.models.vae import VAE, LogisticMixture, active_units
 from gankit.nets.vae_nets import VAEDecoder, VAEEncoder
-from gankit.objectives.likelihood import log_mean_exp
+from gankit.models.likelihood import log_mean_exp
 
 D, Z = 3, 2
 SIGMA = 0.5

@@ -153,3 +153,17 @@ def test_unknown_fgan_generator_mode_is_rejected():
 def test_saturating_mode_is_rejected_outside_fgan():
     with pytest.raises(ConfigError, match="loss.name=minimax"):
         get_objective("hinge", "saturating")
+
+
+def test_masked_d_loss_averages_each_sides_terms_over_the_kept_elements():
+    from gankit.objectives import masked_d_loss
+
+    real = torch.tensor([[2.0, -0.5, 9.0], [0.3, 9.0, 9.0]])
+    fake = torch.tensor([[-1.0, 0.5, -9.0], [1.5, -9.0, -9.0]])
+    real_mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    fake_mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    hinge = masked_d_loss(get_objective("hinge"), real, fake, real_mask, fake_mask)
+    assert hinge.item() == pytest.approx((0.0 + 1.5 + 0.7) / 3 + (0.0 + 1.5 + 2.5) / 3)
+    bce = get_objective("nonsaturating")
+    kept = masked_d_loss(bce, real, fake, real_mask, fake_mask)
+    assert kept.item() == pytest.approx(bce.d_loss(real[real_mask > 0], fake[fake_mask > 0]).item())

@@ -1,4 +1,5 @@
-"""Likelihoods of the non-adversarial families, and the bookkeeping that keeps them honest.
+"""Likelihoods of the non-adversarial families (the VAE and the flow, whose models sit beside
+this module), and the bookkeeping that keeps them honest.
 
 Images arrive in [-1, 1] (8-bit pixels ``p`` stored as ``p * 2/255 - 1``). Three ways of
 putting a probability on them, each with its own unit and data variant:
@@ -15,7 +16,9 @@ the tests can check each one against hand-computed values.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -35,6 +38,26 @@ VARIANTS = {
 }
 UNITS = {"bpd": "bits/dim", "nats": "nats per item"}
 
+Measured = tuple[dict[str, float], dict[str, Any]]  # (values, how they were measured)
+
+
+class HeldOutLikelihood:
+    """What a model with a likelihood (VAE, flow) gives ``gankit eval``: its
+    :meth:`measure_likelihood` of held-out data, a list of ``(values, protocol)`` groups."""
+
+    def measure_likelihood(self, batches, *args, **kwargs) -> list[Measured]:
+        raise NotImplementedError
+
+    def likelihood_metrics(self, *args, **kwargs):
+        """:meth:`measure_likelihood` as :class:`gankit.metrics.compute.Scores`. The one import
+        of gankit.metrics left below it: this adapter belongs to the metrics, which read it."""
+        from gankit.metrics.compute import Scores
+
+        scores = Scores()
+        for values, protocol in self.measure_likelihood(*args, **kwargs):
+            scores.add(values, protocol)
+        return scores
+
 
 def metric_name(estimator: str, unit: str, variant: str) -> str:
     """``nll_<estimator>_<unit>_<variant>``, e.g. ``nll_iwae_bpd_8bit``: a likelihood number
@@ -50,6 +73,12 @@ def metric_name(estimator: str, unit: str, variant: str) -> str:
 def to_pixels(x: Tensor, bins: int = PIXEL_BINS) -> Tensor:
     """[-1, 1] images -> integer pixel values ``0 .. bins-1`` (as floats)."""
     return ((x.float() + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] NCHW images -> their 8-bit pixels (:func:`to_pixels`) as uint8 NHWC arrays,
+    what PNG files and pictures hold."""
+    return to_pixels(images.detach().cpu()).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def binarised_targets(x: Tensor) -> Tensor:
