@@ -284,6 +284,21 @@ def _to_tensor(pixels: np.ndarray, out: Tensor | None = None) -> Tensor:
     return out.copy_(t).mul_(2.0 / 255.0).sub_(1.0)
 
 
+PIXEL_BINS = 256  # 8-bit pixels: stored as p * 2/255 - 1, read back by to_pixels
+
+
+def to_pixels(x: Tensor, bins: int = PIXEL_BINS) -> Tensor:
+    """[-1, 1] images -> integer pixel values ``0 .. bins-1`` (as floats); the inverse of
+    how :func:`load_image` stores 8-bit pixels."""
+    return ((x.float() + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
+
+
+def to_uint8(images: Tensor) -> np.ndarray:
+    """[-1, 1] NCHW images -> their 8-bit pixels (:func:`to_pixels`) as uint8 NHWC arrays,
+    what PNG files and pictures hold."""
+    return to_pixels(images.detach().cpu()).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
 def load_image(path: str | Path, size: int, channels: int) -> Tensor:
     """One image as float32 ``[channels, size, size]`` in [-1, 1]; DataError if unreadable."""
     _check_format(size, channels)

@@ -28,7 +28,7 @@ def load_detector() -> Detector:
 
 def to_pil(images: Tensor) -> list[Image.Image]:
     """[-1, 1] NCHW (1 or 3 channels) -> RGB Pillow images."""
-    from gankit.viz import to_uint8
+    from gankit.data.folders import to_uint8
 
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise DataError(f"AFD needs images [N, 1 or 3, H, W], got {tuple(images.shape)}")

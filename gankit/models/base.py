@@ -28,7 +28,7 @@ from gankit import distributed
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
 from gankit.errors import DataError, GankitError
-from gankit.models.likelihood import to_uint8
+from gankit.data.folders import to_uint8
 
 if TYPE_CHECKING:
     from gankit.nets.condition import ConditionSpace

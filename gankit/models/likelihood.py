@@ -18,16 +18,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gankit.data.folders import PIXEL_BINS, to_pixels  # noqa: F401
 from gankit.errors import ConfigError
 
 LOG2 = math.log(2.0)
 LOG_2PI = math.log(2.0 * math.pi)
-PIXEL_BINS = 256
 
 # data variants: how a likelihood number was measured (part of every metric's name)
 VARIANTS = {
@@ -70,15 +69,8 @@ def metric_name(estimator: str, unit: str, variant: str) -> str:
 
 
 # ---- pixels ------------------------------------------------------------------------------
-def to_pixels(x: Tensor, bins: int = PIXEL_BINS) -> Tensor:
-    """[-1, 1] images -> integer pixel values ``0 .. bins-1`` (as floats)."""
-    return ((x.float() + 1.0) * ((bins - 1) / 2.0)).round().clamp(0, bins - 1)
-
-
-def to_uint8(images: Tensor) -> np.ndarray:
-    """[-1, 1] NCHW images -> their 8-bit pixels (:func:`to_pixels`) as uint8 NHWC arrays,
-    what PNG files and pictures hold."""
-    return to_pixels(images.detach().cpu()).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+# to_pixels ([-1, 1] -> integer pixel values) and to_uint8 live beside the image loading in
+# gankit/data/folders.py; imported here for the likelihoods above the pixels.
 
 
 def binarised_targets(x: Tensor) -> Tensor:

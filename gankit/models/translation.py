@@ -16,7 +16,7 @@ from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, GankitError
 from gankit.models.adversarial import AdversarialLoss, adversarial_loss, adversarial_optimizers, adversarial_schedule
 from gankit.models.base import Batch, GenerativeModel, Phase
-from gankit.models.likelihood import to_uint8
+from gankit.data.folders import to_uint8
 
 TRANSLATE_BATCH = 32
 PRESETS = {"pix2pix": "pix2pix_folder", "cyclegan": "cyclegan_folder"}

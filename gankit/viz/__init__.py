@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gankit.models.likelihood import to_uint8  # noqa: F401  ([-1, 1] NCHW -> uint8 NHWC)
+from gankit.data.folders import to_uint8  # noqa: F401  ([-1, 1] NCHW -> uint8 NHWC)
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, scale: int = 1,
