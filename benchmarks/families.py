@@ -126,7 +126,8 @@ def evaluate(run: Run, folder: Path, args: argparse.Namespace) -> dict:
     """Sample-based metrics on ``--n`` samples, and held-out NLL for likelihood models."""
     from gankit.api import load_run
     from gankit.data import held_out_tensors
-    from gankit.metrics.compute import batches_of, compute_metrics
+    from gankit.metrics.compute import batches_of, compute_metrics, likelihood_scores
+    from gankit.models.likelihood import HeldOutLikelihood
 
     loaded = load_run(folder)
     fake = batches_of(args.n, 500, lambda m, i: loaded.generate(m, seed=10_000 + i))
@@ -136,10 +137,10 @@ def evaluate(run: Run, folder: Path, args: argparse.Namespace) -> dict:
     scores = compute_metrics(METRICS[run.data], fake, loaded.real_batches(500, n_real), loaded.info,
                              out_dir=folder / "eval", real_n=n_real)
     result = {k: float(v) for k, v in scores.items()}
-    if hasattr(loaded.model, "likelihood_metrics"):
+    if isinstance(loaded.model, HeldOutLikelihood):
         test = held_out_tensors(loaded.cfg.data, loaded.cfg.train.seed)["x"]
         kw = {"k": args.iwae_k} if loaded.cfg.model.kind == "vae" else {}
-        nll = loaded.model.likelihood_metrics(test.split(250), **kw)
+        nll = likelihood_scores(loaded.model, test.split(250), **kw)
         result.update({k: float(v) for k, v in nll.items()})
         result["nll_protocol"] = {k: p for k, p in nll.protocol.items() if k.startswith("nll")}
     result["steps"] = loaded.step

@@ -23,6 +23,7 @@ _EXPORTS = {
     "ProtocolMismatch": "protocol", "check_same_protocol": "protocol",
     "StatsCache": "cache",
     "compute_metrics": "compute", "compare_scores": "compute", "Scores": "compute",
+    "likelihood_scores": "compute",
     "MetricOptions": "compute", "batches_of": "compute", "HIGHER": "compute",
     "build_extractor": "extractors", "Extractor": "extractors",
     "InceptionExtractor": "extractors", "DigitExtractor": "extractors",

@@ -129,6 +129,7 @@ def run_eval(args: argparse.Namespace) -> int:
 def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     from gankit.api import load_run
     from gankit.metrics import runs
+    from gankit.models.likelihood import HeldOutLikelihood
 
     device = _device(args.device)
     run = load_run(run_dir, device=device, which=args.which)
@@ -144,7 +145,7 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
         scores = runs.RUN_METRICS.get(run.cfg.model.kind)(run, args, device)
     extra, note = runs.conditional_scores(run, args, device)
     _merge(scores, extra)
-    if hasattr(run.model, "likelihood_metrics") and run.cfg.data.held_out > 0:
+    if isinstance(run.model, HeldOutLikelihood) and run.cfg.data.held_out > 0:
         _merge(scores, _likelihood(run, args, device))
     _report(scores, names, run.info, out)
     if note:
@@ -209,13 +210,14 @@ def _real_vs_real(run, scores, names: list[str], args: argparse.Namespace, devic
 def _likelihood(run, args: argparse.Namespace, device: str):
     """Held-out NLL of a likelihood model, each key naming its unit and data variant."""
     from gankit.data import held_out_tensors
+    from gankit.metrics.compute import likelihood_scores
 
     held = held_out_tensors(run.cfg.data, run.cfg.train.seed)
     given = {}
     if run.model.space is not None:  # a conditional VAE measures log p(x | c)
         given["conditions"] = run.model.space.from_labels(held["y"]).split(args.batch_size)
-    return run.model.likelihood_metrics(held["x"].to(device).split(args.batch_size),
-                                        use_ema=not args.no_ema, **given)
+    return likelihood_scores(run.model, held["x"].to(device).split(args.batch_size),
+                             use_ema=not args.no_ema, **given)
 
 
 def _merge(scores, extra) -> None:

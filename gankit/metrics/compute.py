@@ -85,6 +85,17 @@ class Scores(dict):
         return out
 
 
+def likelihood_scores(model, batches, *args, **kwargs) -> Scores:
+    """The held-out NLL of a model with a likelihood (VAE, flow) as :class:`Scores`: its
+    ``measure_likelihood(batches, ...)`` groups of ``(values, protocol)``, each key naming its
+    unit and data variant. Extra arguments go to the model (the VAE's ``k``, ``conditions``,
+    ``use_ema``)."""
+    scores = Scores()
+    for values, protocol in model.measure_likelihood(batches, *args, **kwargs):
+        scores.add(values, protocol)
+    return scores
+
+
 def compare_scores(a: Scores, b: Scores) -> dict[str, tuple[float, float]]:
     """``{name: (a, b)}`` for the scores both hold; ProtocolMismatch if any was measured
     differently (e.g. FID from 10k samples against FID from 50k)."""

@@ -42,20 +42,11 @@ Measured = tuple[dict[str, float], dict[str, Any]]  # (values, how they were mea
 
 class HeldOutLikelihood:
     """What a model with a likelihood (VAE, flow) gives ``gankit eval``: its
-    :meth:`measure_likelihood` of held-out data, a list of ``(values, protocol)`` groups."""
+    :meth:`measure_likelihood` of held-out data, a list of ``(values, protocol)`` groups
+    (:func:`gankit.metrics.compute.likelihood_scores` reads them as scores)."""
 
     def measure_likelihood(self, batches, *args, **kwargs) -> list[Measured]:
         raise NotImplementedError
-
-    def likelihood_metrics(self, *args, **kwargs):
-        """:meth:`measure_likelihood` as :class:`gankit.metrics.compute.Scores`. The one import
-        of gankit.metrics left below it: this adapter belongs to the metrics, which read it."""
-        from gankit.metrics.compute import Scores
-
-        scores = Scores()
-        for values, protocol in self.measure_likelihood(*args, **kwargs):
-            scores.add(values, protocol)
-        return scores
 
 
 def metric_name(estimator: str, unit: str, variant: str) -> str:

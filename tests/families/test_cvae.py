@@ -11,6 +11,7 @@ from torch import nn
 from gankit.cli import main
 from gankit.config import load_config
 from gankit.data.info import DataInfo
+from gankit.metrics.compute import likelihood_scores
 from gankit.errors import ConfigError, GankitError
 from gankit.models.vae import VAE
 from gankit.nets.vae_nets import VAEDecoder, VAEEncoder
@@ -65,7 +66,7 @@ def test_iwae_approaches_the_exact_conditional_likelihood():
                                              use_ema=False, c=1 - y), 0)
     assert abs(float((wrong - flipped).mean())) < 0.03
     assert float((exact - wrong).abs().mean()) > 0.5
-    scores = model.likelihood_metrics([x[:3], x[3:]], k=50, conditions=[y[:3], y[3:]], use_ema=False)
+    scores = likelihood_scores(model, [x[:3], x[3:]], k=50, conditions=[y[:3], y[3:]], use_ema=False)
     assert scores.protocol["nll_iwae_nats_continuous"]["given"] == "c (label)"
 
 
@@ -73,11 +74,11 @@ def test_conditions_are_required_exactly_when_the_vae_is_conditional():
     model, *_ = linear_gaussian_cvae()
     x = torch.zeros(2, D, dtype=torch.float64)
     with pytest.raises(ConfigError, match="log p\\(x \\| c\\)"):
-        model.likelihood_metrics([x], k=2)
+        likelihood_scores(model, [x], k=2)
     plain = VAE(load_config(None, ["model.kind=vae", "model.z_dim=2", "data.source=ring8"]),
                 DataInfo("vector", (D,), name="lg"))
     with pytest.raises(ConfigError, match="unconditional"):
-        plain.likelihood_metrics([x.float()], k=2, conditions=[torch.zeros(2, dtype=torch.long)])
+        likelihood_scores(plain, [x.float()], k=2, conditions=[torch.zeros(2, dtype=torch.long)])
     with pytest.raises(GankitError, match="unconditional"):
         plain.parse_condition("left", 3)
 
@@ -115,9 +116,9 @@ def test_cvae_trains_on_digits_and_eval_reports_log_p_x_given_c(tmp_path, capsys
     loaded = load_run(run)
     held = held_out_tensors(loaded.cfg.data, loaded.cfg.train.seed)
     x, y = held["x"], held["y"]
-    right = loaded.model.likelihood_metrics([x], k=20, conditions=[y], use_ema=False)
+    right = likelihood_scores(loaded.model, [x], k=20, conditions=[y], use_ema=False)
     shuffled = (y + 1 + torch.randint(0, 9, y.shape, generator=torch.Generator().manual_seed(0))) % 10
-    wrong = loaded.model.likelihood_metrics([x], k=20, conditions=[shuffled], use_ema=False)
+    wrong = likelihood_scores(loaded.model, [x], k=20, conditions=[shuffled], use_ema=False)
     key = "nll_iwae_bpd_8bit"
     # the decoder learned to use the class: the true labels explain held-out digits better
     assert right[key] < wrong[key] - 0.3, (right[key], wrong[key])

@@ -12,6 +12,7 @@ from gankit.cli import main
 from gankit.config import DataConfig, load_config
 from gankit.data import held_out_tensors, load_tensors
 from gankit.data.info import DataInfo
+from gankit.metrics.compute import likelihood_scores
 from gankit.errors import ConfigError, TrainingInterrupted
 from gankit.models import MODELS
 from gankit.training.trainer import Trainer
@@ -68,7 +69,7 @@ def test_likelihood_of_the_held_out_split(runs, family):
     run = load_run(runs / family)
     test = held_out_tensors(run.cfg.data, run.cfg.train.seed)
     assert len(test["x"]) == 60 and run.info.size == 540
-    scores = run.model.likelihood_metrics([test["x"][:30], test["x"][30:]])
+    scores = likelihood_scores(run.model, [test["x"][:30], test["x"][30:]])
     key = LIKELIHOOD_KEYS[family]
     assert np.isfinite(scores[key])
     assert scores.protocol[key]["n"] == 60 and scores.protocol[key]["unit"] == "nats per item"

@@ -10,6 +10,7 @@ from torch.testing import assert_close
 
 from gankit.config import load_config
 from gankit.data.info import DataInfo
+from gankit.metrics.compute import likelihood_scores
 from gankit.errors import ConfigError
 from gankit.models.vae import VAE, LogisticMixture, active_units
 from gankit.nets.vae_nets import VAEDecoder, VAEEncoder
@@ -104,9 +105,9 @@ def test_iwae_approaches_the_exact_likelihood(lg):
     assert abs(float(gaps[5000])) < 0.05 * float(elbo_gap)
 
 
-def test_likelihood_metrics_report_units_and_iwae_above_elbo(lg):
+def test_likelihood_scores_report_units_and_iwae_above_elbo(lg):
     model, x = lg
-    scores = model.likelihood_metrics([x[:3], x[3:]], k=50)
+    scores = likelihood_scores(model, [x[:3], x[3:]], k=50)
     assert scores["nll_iwae_nats_continuous"] <= scores["nll_elbo_nats_continuous"]
     assert scores.protocol["nll_iwae_nats_continuous"]["unit"] == "nats per item"
     assert scores.protocol["nll_iwae_nats_continuous"]["k"] == 50
