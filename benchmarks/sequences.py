@@ -30,7 +30,7 @@ from gankit.api import load_run  # noqa: E402
 from gankit.config import config_from_dict, load_config  # noqa: E402
 from gankit.data.text import load_text_data  # noqa: E402
 from gankit.metrics.text import evaluate_text_run  # noqa: E402
-from gankit.models.style import evaluate_style  # noqa: E402
+from gankit.metrics.text import evaluate_style  # noqa: E402
 from gankit.training.checkpoint import load_checkpoint  # noqa: E402
 from gankit.training.trainer import Trainer  # noqa: E402
 

@@ -95,7 +95,7 @@ def sequence_scores(run, args: argparse.Namespace, device: str = "cpu") -> Score
     data = load_text_data(run.cfg.data)
     scores = Scores()
     if run.cfg.model.kind == "style":
-        from gankit.models.style import evaluate_style
+        from gankit.metrics.text import evaluate_style
 
         if data.style is None:
             raise DataError("style scores need a built-in style task (its rule gives the gold answer)")

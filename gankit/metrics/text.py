@@ -222,6 +222,21 @@ def style_transfer_scores(outputs: Sequence[Sentence], sources: Sequence[Sentenc
             "bleu_source": 100 * to_source / n, "content_f1": 100 * f1 / n}
 
 
+def evaluate_style(translate, test: dict[str, Tensor], rule, vocab) -> dict[str, dict[str, float]]:
+    """Scores of ``translate(x, to_style) -> ids`` on a built-in style test set, beside the
+    baselines "copy the input" and "the rule" (the exact answer). ``vocab`` is the task's
+    :class:`gankit.data.text.Vocab`."""
+    from gankit.data.text import decode_batch
+
+    sources = [s.split() for s in decode_batch(test["x"], vocab)]
+    golds = [s.split() for s in decode_batch(test["gold"], vocab)]
+    targets = (1 - test["y"]).tolist()
+    outputs = [s.split() for s in decode_batch(translate(test["x"], 1 - test["y"]), vocab)]
+    ruled = [rule.transfer(s, t) for s, t in zip(sources, targets)]
+    return {name: style_transfer_scores(o, sources, golds, targets, rule)
+            for name, o in (("model", outputs), ("copy", sources), ("rule", ruled))}
+
+
 # ---- a trained run ---------------------------------------------------------------------------
 @torch.no_grad()
 def evaluate_text_run(run, n: int = 2000, temperature: float = 1.0, seed: int = 0,

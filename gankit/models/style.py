@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from gankit.config import ModelOptions, RunConfig
 from gankit.data.info import DataInfo
-from gankit.data.text import Vocab, decode_batch, read_sentences, write_sentences
+from gankit.data.text import Vocab, read_sentences, write_sentences
 from gankit.errors import ConfigError, DataError
 from gankit.models import register_model
 from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
@@ -202,17 +202,3 @@ def _clean(x: Tensor, vocab: Vocab) -> Tensor:
     first_pad = stop & (x == vocab.pad) & ~after
     x = x.masked_fill(first_pad, vocab.eos)  # a sentence ends with <eos>, never a bare <pad>
     return x.masked_fill(after, vocab.pad)
-
-
-def evaluate_style(translate, test: dict[str, Tensor], rule, vocab: Vocab) -> dict[str, dict[str, float]]:
-    """Scores of ``translate(x, to_style) -> ids`` on a built-in style test set, beside the
-    baselines "copy the input" and "the rule" (the exact answer)."""
-    from gankit.metrics.text import style_transfer_scores
-
-    sources = [s.split() for s in decode_batch(test["x"], vocab)]
-    golds = [s.split() for s in decode_batch(test["gold"], vocab)]
-    targets = (1 - test["y"]).tolist()
-    outputs = [s.split() for s in decode_batch(translate(test["x"], 1 - test["y"]), vocab)]
-    ruled = [rule.transfer(s, t) for s, t in zip(sources, targets)]
-    return {name: style_transfer_scores(o, sources, golds, targets, rule)
-            for name, o in (("model", outputs), ("copy", sources), ("rule", ruled))}

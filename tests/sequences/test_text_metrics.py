@@ -8,9 +8,8 @@ import torch
 from gankit.config import DataConfig
 from gankit.data.text import load_text_data, make_oracle
 from gankit.metrics.text import (
-    BleuReference, bleu, content_f1, nll_gen, nll_oracle, self_bleu, sequence_metrics,
+    BleuReference, bleu, content_f1, evaluate_style, nll_gen, nll_oracle, self_bleu, sequence_metrics,
 )
-from gankit.models.style import evaluate_style
 from gankit.nets.sequence import LSTMGenerator
 
 HYP = "the cat sat on the mat".split()
