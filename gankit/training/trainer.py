@@ -5,7 +5,7 @@ steps (the only host-device sync), writes sample grids, evaluates, checkpoints, 
 between any two phases (Ctrl-C, SIGTERM) and resume there bit-identically on the CPU.
 
 Under torchrun every rank runs this same loop on its slice of each global batch (see
-:mod:`gankit.training.distributed`); rank 0 alone writes logs, samples and checkpoints,
+:mod:`gankit.distributed`); rank 0 alone writes logs, samples and checkpoints,
 every rank resumes from the same checkpoint, and a stop request is agreed on by all ranks
 at a step boundary.
 """
@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import torch
 
+from gankit import distributed
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
 from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, TrainingDiverged,
@@ -27,7 +28,7 @@ from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import tune_allocator
-from gankit.training import distributed, lock
+from gankit.training import lock
 from gankit.training.checkpoint import load_checkpoint, make_checkpoint, restore, save_checkpoint, set_rng_state
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
 

@@ -22,7 +22,7 @@ import torch.multiprocessing as mp
 from PIL import Image
 
 from gankit.errors import TrainingInterrupted
-from gankit.training import distributed
+from gankit import distributed
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.trainer import Trainer
 from tests.conftest import tiny_toy_config
