@@ -222,6 +222,21 @@ def _unknown_key(key: str, cfg: RunConfig) -> ConfigError:
     return ConfigError(f"unknown config key '{key}'{hint}")
 
 
+# String options with a fixed set of values. Where "yes"/"no" are among them, a YAML boolean
+# (an override data.resident=no, or `resident: yes` in a file: YAML reads both as booleans)
+# means that word.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.resident": ("auto", "yes", "no"),
+    "data.condition": ("none", "label", "text"),
+    "data.on_bad": ("error", "skip"),
+    "optim.name": ("adam", "rmsprop"),
+    "optim.impl": ("auto", "foreach", "fused", "single"),
+    "train.amp": ("none", "bf16", "fp16"),
+    "loss.penalty": ("auto", "none", "gp", "gp-one-sided", "r1"),
+    "loss.fgan_g": ("nonsaturating", "saturating"),
+}
+
+
 def set_key(cfg: RunConfig, key: str, value: Any) -> None:
     """Set one dotted key, type-checked. ``model.kind`` rebuilds the model section."""
     parts = key.split(".")
@@ -242,6 +257,8 @@ def set_key(cfg: RunConfig, key: str, value: Any) -> None:
     fields = _section_fields(section)
     if name not in fields:
         raise _unknown_key(key, cfg)
+    if isinstance(value, bool) and {"yes", "no"} <= set(CHOICES.get(key, ())):
+        value = "yes" if value else "no"
     setattr(section, name, coerce(value, fields[name], key))
 
 
@@ -383,17 +400,9 @@ def validate(cfg: RunConfig) -> None:
     if not 0.0 <= cfg.optim.decay_start <= 1.0:
         raise ConfigError(f"optim.decay_start must be in [0, 1] (a fraction of train.steps), "
                           f"got {cfg.optim.decay_start}")
-    choices = {
-        "data.resident": (cfg.data.resident, ("auto", "yes", "no")),
-        "data.condition": (cfg.data.condition, ("none", "label", "text")),
-        "data.on_bad": (cfg.data.on_bad, ("error", "skip")),
-        "optim.name": (cfg.optim.name, ("adam", "rmsprop")),
-        "optim.impl": (cfg.optim.impl, ("auto", "foreach", "fused", "single")),
-        "train.amp": (cfg.train.amp, ("none", "bf16", "fp16")),
-        "loss.penalty": (cfg.loss.penalty, ("auto", "none", "gp", "gp-one-sided", "r1")),
-        "loss.fgan_g": (cfg.loss.fgan_g, ("nonsaturating", "saturating")),
-    }
-    for key, (value, allowed) in choices.items():
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
         if value not in allowed:
             raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got '{value}'")
     if cfg.loss.penalty_weight < 0:

@@ -59,6 +59,22 @@ def test_model_section_depends_on_kind():
         load_config(None, ["model.kind=gna"])
 
 
+def test_yes_no_options_take_yaml_booleans(tmp_path):
+    # YAML reads yes/no (and true/false) as booleans; for an option whose values include
+    # "yes" and "no" they mean those words, from an override and from a file alike
+    assert load_config("toy_ring8", ["data.resident=no"]).data.resident == "no"
+    assert load_config("toy_ring8", ["data.resident=yes"]).data.resident == "yes"
+    assert load_config(None, ["data.resident=false"]).data.resident == "no"
+    assert load_config(None, ["data.resident='no'"]).data.resident == "no"
+    assert load_config(write(tmp_path, "data:\n  resident: no\n")).data.resident == "no"
+    assert load_config(write(tmp_path, "data:\n  resident: yes\n", "y.yaml")).data.resident == "yes"
+    cfg = load_config(None, ["data.resident=no"])
+    assert config_from_dict(cfg.to_dict()).data.resident == "no"
+    # a boolean stays an error where yes/no are not among the values
+    with pytest.raises(ConfigError, match="data.on_bad must be str, got False"):
+        load_config(None, ["data.on_bad=no"])
+
+
 def test_round_trip_through_dict_and_yaml():
     cfg = load_config(None, ["loss.name=lsgan", "model.z_dim=8", "eval.metrics=fid"])
     again = config_from_dict(cfg.to_dict())
