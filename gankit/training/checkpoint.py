@@ -131,6 +131,16 @@ def save_checkpoint(ckpt: dict[str, Any], path: Path, run_dir: Path, saved_step:
         raise CheckpointError(f"could not write checkpoint '{path}' ({reason}); {then}") from None
 
 
+def seed_rngs(seed: int) -> None:
+    """Seed every generator a run may draw from: torch's (CPU and CUDA), numpy's global one
+    and Python's ``random``. A training step draws from torch's only; the other two are
+    seeded, and saved in checkpoints by :func:`rng_state`, so that code drawing from them
+    stays reproducible and resumes exactly."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
 def rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state: dict[str, Any] = {

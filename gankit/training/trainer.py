@@ -29,7 +29,8 @@ from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import tune_allocator
 from gankit.training import lock
-from gankit.training.checkpoint import load_checkpoint, make_checkpoint, restore, save_checkpoint, set_rng_state
+from gankit.training.checkpoint import (load_checkpoint, make_checkpoint, restore, save_checkpoint, seed_rngs,
+                                        set_rng_state)
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
 
 
@@ -112,7 +113,7 @@ class Trainer:
     def _build(self, ckpt: dict[str, Any] | None) -> None:
         """Data, model, optimizers and loop state (restored from ``ckpt`` when resuming)."""
         cfg, t = self.cfg, self.cfg.train
-        torch.manual_seed(t.seed)
+        seed_rngs(t.seed)  # torch, numpy and random; a resume restores all three below
         self.source = build_source(cfg.data, t.seed, self.device, distributed.rank(), distributed.world_size())
         self.info = self.source.info
         self.model = build_model(cfg, self.info).to(self.device)

@@ -23,6 +23,17 @@ def assert_states_equal(a, b):
         assert torch.equal(a[k], b[k]), k
 
 
+def test_train_seed_seeds_torch_numpy_and_random(tmp_path):
+    import random
+
+    import numpy as np
+
+    for seed in (3, 4):
+        Trainer(tiny_toy_config(**{"train.seed": seed}), tmp_path / str(seed))
+        assert np.random.rand() == np.random.RandomState(seed).rand()
+        assert random.random() == random.Random(seed).random()
+
+
 @pytest.mark.parametrize("loss,n_critic,stop_phase", [
     ("wgan-gp", 3, 14),        # step 3, between the second and third critic step
     ("nonsaturating", 1, 9),   # between D and G of step 4
