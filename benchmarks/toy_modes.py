@@ -90,7 +90,10 @@ def plan(args: argparse.Namespace, work: Path) -> dict[str, dict]:
         if args.pacgan:
             if row == "cloud":
                 continue
-            variants = [(f"pack{m}", PACGAN[row], [f"model.pack={m}"]) for m in map(int, args.packs.split(","))]
+            # the paper's batch is 100 packs of m samples each (G draws 100 m per step), and
+            # gankit's data.batch_size counts samples: 100 m
+            variants = [(f"pack{m}", PACGAN[row], [f"model.pack={m}", f"data.batch_size={100 * m}"])
+                        for m in map(int, args.packs.split(","))]
         elif args.objectives:
             variants = [(o, PRESETS[row], [f"loss.name={o}"]) for o in args.objectives.split(",")]
         else:
