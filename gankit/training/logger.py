@@ -56,6 +56,12 @@ class _Rows:
                              "are not all scalars")
         return flat.view(self.count, len(keys)).sum(0)
 
+    def finite(self, device: torch.device) -> torch.Tensor:
+        """A bool on ``device``: every value of these rows is finite."""
+        if self.kept is None:
+            return torch.isfinite(self.buffer[:self.count]).all().to(device)
+        return torch.isfinite(torch.cat([t.to(device).reshape(-1) for row in self.kept for t in row])).all()
+
     def reset(self) -> None:
         self.count, self.kept = 0, None
 
@@ -104,6 +110,16 @@ class RunningMeans:
         if not self._order:
             return torch.tensor(True)
         return torch.isfinite(self._sums()).all()
+
+    def values_finite(self) -> torch.Tensor:
+        """A device bool: every value added since the last read is finite, each one checked,
+        not only their sums (true when nothing is pending)."""
+        if not self._order:
+            return torch.tensor(True)
+        device = self._rows[self._order[0]].first_device
+        if len(self._order) == 1:
+            return self._rows[self._order[0]].finite(device)
+        return torch.stack([self._rows[keys].finite(device) for keys in self._order]).all()
 
     def read(self) -> dict[str, float]:
         """Means since the last read (over all ranks under torchrun), then reset."""

@@ -111,3 +111,17 @@ def test_running_means_keep_other_values_as_they_are():
     assert r.read() == {"loss": 3.0}
     r.add({"loss": torch.tensor(5.0)})  # the next period starts on the buffer again
     assert r._rows[("loss",)].kept is None and r.read() == {"loss": 5.0}
+
+
+def test_running_means_check_every_pending_value_for_finiteness():
+    r = RunningMeans()
+    assert bool(r.values_finite())
+    r.add({"loss": torch.tensor(1.0), "grad": torch.tensor(2.0)})
+    r.add({"other": torch.tensor([3.0])})  # a group on the general path
+    assert bool(r.values_finite())
+    r.add({"loss": torch.tensor(float("inf")), "grad": torch.tensor(0.0)})
+    assert not bool(r.values_finite())
+    assert r.read()["loss"] == float("inf")
+    assert bool(r.values_finite())  # read: nothing pending
+    r.add({"other": torch.tensor([float("nan")])})
+    assert not bool(r.values_finite())
