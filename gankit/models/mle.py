@@ -27,7 +27,7 @@ from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.models import register_model
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets.common import apply_spectral_norm
-from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, valid_mask
+from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, ndtr_, valid_mask
 
 
 @dataclass
@@ -84,7 +84,7 @@ class SequenceModel(GenerativeModel):
     def uniform(self, n: int, *shape: int) -> Tensor:
         """Uniform noise drawn through :meth:`randn`, so every rank draws its own slice of one
         global stream (exact resume and multi-process runs alike)."""
-        return torch.special.ndtr(self.randn(n, *shape))
+        return ndtr_(self.randn(n, *shape))  # torch.special.ndtr, in place in the fresh draw
 
     # ---- MLE -----------------------------------------------------------------------------
     def mle_loss(self, x: Tensor, c: Tensor | None = None) -> Tensor:
