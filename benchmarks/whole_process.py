@@ -4,6 +4,7 @@
     python benchmarks/whole_process.py --configs main --steps 400 --rounds 3 --threads 2
     python benchmarks/whole_process.py --configs main --set train.compile=true   # gankit only
     python benchmarks/whole_process.py --variants gankit,gankit-nomallopt,bare,bare-default
+    python benchmarks/whole_process.py --check --configs main,toy,cgan,cyclegan,vae,seqgan
 
 The in-process benchmark (``throughput.py``) runs both loops in one process, so they share one
 allocator state and one warm-up; a user runs ``gankit train`` as a process of its own. Here each
@@ -26,19 +27,27 @@ Variants:
 
 The bare loops use gankit's network builders and data loaders (same nets, same data), the same
 optimizer (fused Adam), the same EMA update, learning-rate schedule and penalty, and read the
-losses every ``log_every`` steps; nothing else of gankit (no trainer, model class or logger).
+losses every ``log_every`` steps; nothing else of gankit (no trainer, model class or logger;
+the VAE's loop calls gankit's likelihood functions, the text GAN's its Gumbel noise formula).
+Configs: ``main`` (mnist_dcgan), ``toy`` (toy_ring8), ``cgan`` (mnist_cgan), ``cyclegan``
+(cyclegan_digits), ``vae`` (mnist_vae) and ``seqgan`` (gumbel_oracle with every step
+adversarial: ``model.pretrain_steps=0``). ``--check`` runs a few steps of both in this process
+and compares, per net, the parameters, the initial weights and the forward calls, and the
+backward passes and optimizer steps per step.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import os
+import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +63,10 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
     "main": ("mnist_dcgan", []),
     "toy": ("toy_ring8", []),
     "cgan": ("mnist_cgan", []),
+    "cyclegan": ("cyclegan_digits", []),
+    "vae": ("mnist_vae", []),
+    # all steps adversarial: the MLE pretraining is the MLE loop, timed by nothing else here
+    "seqgan": ("gumbel_oracle", ["model.pretrain_steps=0"]),
 }
 QUIET = ["train.progress=false", "train.sample_every=0", "train.ckpt_every=0", "train.device=cpu"]
 TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456"}
@@ -61,6 +74,20 @@ VARIANTS = ("gankit", "gankit-nomallopt", "bare", "bare-default")
 
 
 # ---- the bare loops (run in the child process: --bare NAME) ----------------------------------
+# --check sets this to see each bare loop's nets and optimizers (named as in gankit's model)
+PROBE: Callable[[dict[str, torch.nn.Module], dict[str, torch.optim.Optimizer]], None] | None = None
+
+
+def probe(nets: dict[str, torch.nn.Module], opts: dict[str, tuple[torch.optim.Optimizer, float]]) -> None:
+    if PROBE is not None:
+        PROBE(nets, {k: v[0] for k, v in opts.items()})
+
+
+def set_grad(nets, flag: bool) -> None:
+    for net in nets:
+        net.requires_grad_(flag)
+
+
 def bare_config(name: str, steps: int):
     from gankit.config import load_config
 
@@ -121,6 +148,7 @@ def bare_gan(cfg) -> None:
     opts = {"G": (adam(G.parameters(), o.lr_g, o), o.lr_g), "D": (adam(D.parameters(), o.lr_d, o), o.lr_d)}
     data, b, w = Batches({"x": tensors["x"], "y": tensors["y"]} if k else {"x": tensors["x"]},
                          cfg.data.batch_size), cfg.data.batch_size, cfg.model.mismatch_weight
+    probe({"G": G, "D": D}, opts)
     for step in range(t.steps):
         decay_lrs(opts, step, cfg)
         batch = data.next()
@@ -158,7 +186,233 @@ def step_opt(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     opt.step()
 
 
-BARE_LOOPS = {"main": bare_gan, "toy": bare_gan, "cgan": bare_gan}
+class HistoryPool:
+    """The CycleGAN authors' image history, as a hand-written loop keeps it: while it fills,
+    each generated image is stored and shown; then each is, with probability 1/2, swapped
+    for a random stored one (shown instead) or else shown itself."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.images, self.rng = size, [], random.Random(seed)
+
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size == 0:
+            return x
+        out = []
+        for img in x:
+            if len(self.images) < self.size:
+                self.images.append(img)
+                out.append(img)
+            elif self.rng.random() < 0.5:
+                i = self.rng.randrange(self.size)
+                out.append(self.images[i])
+                self.images[i] = img
+            else:
+                out.append(img)
+        return torch.stack(out)
+
+
+def bare_cyclegan(cfg) -> None:
+    """CycleGAN written by hand: two ResNet translators, two PatchGANs, LSGAN losses (D's
+    halved), cycle and identity L1, the image history, linear lr decay over the second half."""
+    from gankit.data.paired import mnist_thick
+    from gankit.nets.patchgan import build_patchgan
+    from gankit.nets.resnet_translator import build_resnet_translator
+
+    t, o, m = cfg.train, cfg.optim, cfg.model
+    assert cfg.loss.name == "lsgan" and m.lambda_semantic == 0 and t.ema == 0
+    torch.manual_seed(t.seed)
+    a, b, _, _ = mnist_thick(cfg.data)
+    ch, side = a.shape[1], a.shape[-1]
+    G = {d: build_resnet_translator(cfg.G, ch, ch, side) for d in ("AB", "BA")}
+    D = {d: build_patchgan(cfg.D, ch) for d in ("A", "B")}
+    opts = {"G": (adam([p for g in G.values() for p in g.parameters()], o.lr_g, o), o.lr_g),
+            "D": (adam([p for d in D.values() for p in d.parameters()], o.lr_d, o), o.lr_d)}
+    pools = {d: HistoryPool(m.pool_size, t.seed + i) for i, d in enumerate("AB")}
+    data_a, data_b = Batches({"x": a}, cfg.data.batch_size), Batches({"x": b}, cfg.data.batch_size)
+    probe({"G.AB": G["AB"], "G.BA": G["BA"], "D.A": D["A"], "D.B": D["B"]}, opts)
+    w_cycle, w_identity = m.lambda_cycle, m.lambda_identity * m.lambda_cycle
+    for step in range(t.steps):
+        decay_lrs(opts, step, cfg)
+        real_a, real_b = data_a.next()["x"], data_b.next()["x"]
+        set_grad(D.values(), True)
+        set_grad(G.values(), False)
+        with torch.no_grad():
+            fake_b, fake_a = G["AB"](real_a), G["BA"](real_b)
+        shown_a, shown_b = pools["A"].query(fake_a), pools["B"].query(fake_b)
+        loss_d = 0.5 * (0.5 * (D["A"](real_a) - 1).square().mean() + 0.5 * D["A"](shown_a).square().mean()) \
+            + 0.5 * (0.5 * (D["B"](real_b) - 1).square().mean() + 0.5 * D["B"](shown_b).square().mean())
+        step_opt(opts["D"][0], loss_d)
+        real_a, real_b = data_a.next()["x"], data_b.next()["x"]  # G's phase draws a batch too
+        set_grad(G.values(), True)
+        set_grad(D.values(), False)
+        fake_b, fake_a = G["AB"](real_a), G["BA"](real_b)
+        gan = 0.5 * (D["B"](fake_b) - 1).square().mean() + 0.5 * (D["A"](fake_a) - 1).square().mean()
+        cycle = (G["BA"](fake_b) - real_a).abs().mean() + (G["AB"](fake_a) - real_b).abs().mean()
+        identity = (G["AB"](real_b) - real_b).abs().mean() + (G["BA"](real_a) - real_a).abs().mean()
+        loss_g = gan + w_cycle * cycle + w_identity * identity
+        step_opt(opts["G"][0], loss_g)
+        if (step + 1) % t.log_every == 0:
+            print(step + 1, loss_d.item(), loss_g.item())
+    torch.save({"G": {d: g.state_dict() for d, g in G.items()},
+                "D": {d: n.state_dict() for d, n in D.items()}}, os.devnull)
+
+
+def bare_vae(cfg) -> None:
+    """A VAE written by hand: conv encoder and decoder, a discretised-logistic mixture
+    likelihood, KL warm-up, EMA of both nets."""
+    from gankit.data import load_tensors
+    from gankit.nets.vae_nets import build_vae_nets
+    from gankit.objectives import likelihood as lk
+
+    t, o, m = cfg.train, cfg.optim, cfg.model
+    assert m.likelihood == "logistic" and cfg.data.condition == "none"
+    torch.manual_seed(t.seed)
+    tensors, _, info = load_tensors(cfg.data, t.seed)
+    k = m.mixtures
+    enc, dec = build_vae_nets(cfg.G, info, m.z_dim, 3 * k)
+    ema = {"encoder": copy.deepcopy(enc).eval().requires_grad_(False),
+           "decoder": copy.deepcopy(dec).eval().requires_grad_(False)}
+    opts = {"vae": (adam([*enc.parameters(), *dec.parameters()], o.lr_g, o), o.lr_g)}
+    data, b = Batches({"x": tensors["x"]}, cfg.data.batch_size), cfg.data.batch_size
+    probe({"encoder": enc, "decoder": dec}, opts)
+    for step in range(t.steps):
+        decay_lrs(opts, step, cfg)
+        x = data.next()["x"]
+        mean, logvar = enc(x)
+        z = mean + torch.exp(0.5 * logvar) * torch.randn(b, m.z_dim)
+        parts = dec(z).unflatten(1, (3, k, -1)).movedim(2, 0)  # [K, B, 3, C, H, W]
+        w, mu, s = parts[:, :, 0], parts[:, :, 1], parts[:, :, 2].clamp(min=-7.0)
+        rec = lk.discretized_logistic_mixture_log_prob(lk.to_pixels(x), w, mu, s).flatten(1).sum(1)
+        kl = lk.gaussian_kl(mean, logvar).mean(0).clamp(min=m.free_bits).sum()
+        beta = 1.0 if m.kl_warmup == 0 else min(1.0, (step + 1) / m.kl_warmup)
+        loss = -rec.mean() + beta * kl
+        step_opt(opts["vae"][0], loss)
+        ema_update(ema["encoder"], enc, step + 1, cfg)
+        ema_update(ema["decoder"], dec, step + 1, cfg)
+        if (step + 1) % t.log_every == 0:
+            print(step + 1, loss.item())
+    torch.save({"encoder": enc.state_dict(), "decoder": dec.state_dict(),
+                "ema": {n: e.state_dict() for n, e in ema.items()}}, os.devnull)
+
+
+def bare_seqgan(cfg) -> None:
+    """A Gumbel-softmax text GAN (RelGAN-style) written by hand: an LSTM G fed back its hard
+    tokens, the CNN D on the relaxed rows, the relativistic loss, beta annealed from 1 to
+    beta_max over the run; G's update, then ``n_critic`` D updates, each on a fresh batch."""
+    from gankit.data import load_tensors
+    from gankit.data.text import Vocab
+    from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, gumbel_noise
+
+    t, o, m = cfg.train, cfg.optim, cfg.model
+    assert m.kind == "gumbel" and m.pretrain_steps == 0 and m.d_pretrain_steps == 0
+    assert cfg.data.condition == "none" and not cfg.D.spectral_norm and t.ema == 0
+    torch.manual_seed(t.seed)
+    tensors, _, info = load_tensors(cfg.data, t.seed)
+    vocab, length = Vocab(list(info.vocab)), int(info.shape[0])
+    V = len(vocab)
+    G = LSTMGenerator(V, length, m.emb_dim, cfg.G.width, cfg.G.depth, eos=vocab.eos, pad=vocab.pad)
+    D = CNNDiscriminator(V, length, m.d_emb_dim, m.d_windows, m.d_filters, m.d_dropout, m.d_highway)
+    opts = {"G": (adam(G.parameters(), o.lr_g, o), o.lr_g), "D": (adam(D.parameters(), o.lr_d, o), o.lr_d)}
+    data, b = Batches({"x": tensors["x"]}, cfg.data.batch_size), cfg.data.batch_size
+    probe({"G.lstm": G.lstm, "D": D}, opts)
+    for step in range(t.steps):
+        decay_lrs(opts, step, cfg)
+        beta = m.beta_max ** (step / (t.steps - 1)) if t.steps > 1 else m.beta_max
+        x = data.next()["x"]
+        set_grad([G], True)
+        set_grad([D], False)
+        _, soft = G.gumbel_sample(b, beta, noise=gumbel_noise(torch.rand(b, length, V)))
+        loss_g = F.softplus(-(D(soft) - D(x))).mean()
+        step_opt(opts["G"][0], loss_g)
+        set_grad([D], True)
+        set_grad([G], False)
+        for _ in range(t.n_critic):
+            x = data.next()["x"]
+            with torch.no_grad():
+                _, soft = G.gumbel_sample(b, beta, noise=gumbel_noise(torch.rand(b, length, V)))
+            loss_d = F.softplus(-(D(x) - D(soft))).mean()
+            step_opt(opts["D"][0], loss_d)
+        if (step + 1) % t.log_every == 0:
+            print(step + 1, loss_d.item(), loss_g.item())
+    torch.save({"G": G.state_dict(), "D": D.state_dict()}, os.devnull)
+
+
+BARE_LOOPS = {"main": bare_gan, "toy": bare_gan, "cgan": bare_gan, "cyclegan": bare_cyclegan,
+              "vae": bare_vae, "seqgan": bare_seqgan}
+
+
+# ---- --check: the bare loop does gankit's work ----------------------------------------------
+def check(name: str, steps: int = 2) -> dict[str, dict]:
+    """Run ``steps`` steps of the bare loop and of gankit's trainer in this process (one
+    thread) and count, per net (named as in gankit's model), its parameters, a checksum of its
+    initial weights and its forward calls; per optimizer, its steps and parameters; and the
+    backward passes (``backward`` and ``autograd.grad``). Returns ``{side: counts}``."""
+    global PROBE
+    from gankit.training import lock
+    from gankit.training.trainer import Trainer
+
+    torch.set_num_threads(1)
+    counts: dict[str, dict] = {}
+    side = ["bare"]
+    real_backward, real_grad = torch.autograd.backward, torch.autograd.grad
+
+    def counting(fn, key):
+        def wrapped(*args, **kwargs):
+            counts[side[0]][key] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    def instrument(nets: dict[str, torch.nn.Module], opts: dict[str, torch.optim.Optimizer]) -> None:
+        c = counts[side[0]] = {
+            "params": {n: sum(p.numel() for p in net.parameters()) for n, net in nets.items()},
+            "init_sum": {n: round(float(sum(p.detach().double().sum() for p in net.parameters())), 6)
+                         for n, net in nets.items()},
+            "forward": dict.fromkeys(nets, 0), "opt_params": {}, "opt_steps": dict.fromkeys(opts, 0),
+            "backward": 0, "grad": 0}
+        for n, net in nets.items():
+            net.register_forward_pre_hook(lambda *_, n=n: c["forward"].__setitem__(n, c["forward"][n] + 1))
+        for n, opt in opts.items():
+            c["opt_params"][n] = sum(p.numel() for g in opt.param_groups for p in g["params"])
+            opt.register_step_post_hook(lambda *_, n=n: c["opt_steps"].__setitem__(n, c["opt_steps"][n] + 1))
+
+    torch.autograd.backward = counting(real_backward, "backward")
+    torch.autograd.grad = counting(real_grad, "grad")
+    try:
+        PROBE = instrument
+        BARE_LOOPS[name](bare_config(name, steps))
+        PROBE = None
+        side[0] = "gankit"
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = Trainer(bare_config(name, steps), Path(tmp) / "run")
+            model = trainer.model
+            instrument({n: model.get_submodule(n) for n in counts["bare"]["params"]}, model.optimizers)
+            trainer.run_steps(steps)
+            lock.release(trainer.run_dir)
+    finally:
+        torch.autograd.backward, torch.autograd.grad = real_backward, real_grad
+        PROBE = None
+    return counts
+
+
+def check_table(name: str, counts: dict[str, dict], steps: int) -> str:
+    bare, gk = counts["bare"], counts["gankit"]
+    lines = [f"{name} ({CONFIGS[name][0]}), {steps} steps: bare | gankit"]
+    for n in bare["params"]:
+        lines.append(f"  net {n}: params {bare['params'][n]} | {gk['params'][n]}; forward calls/step "
+                     f"{bare['forward'][n] / steps:g} | {gk['forward'][n] / steps:g}; initial weights "
+                     f"{'identical' if bare['init_sum'][n] == gk['init_sum'][n] else 'differ'}")
+    for n in sorted(set(bare["opt_steps"]) | set(gk["opt_steps"])):
+        lines.append(f"  optimizer {n}: params {bare['opt_params'].get(n, '-')} | {gk['opt_params'].get(n, '-')}; "
+                     f"steps/step {bare['opt_steps'].get(n, 0) / steps:g} | {gk['opt_steps'].get(n, 0) / steps:g}")
+    lines.append(f"  backward passes/step {bare['backward'] / steps:g} | {gk['backward'] / steps:g}; "
+                 f"autograd.grad/step {bare['grad'] / steps:g} | {gk['grad'] / steps:g}")
+    same = (bare["params"] == gk["params"] and bare["forward"] == gk["forward"]
+            and bare["backward"] == gk["backward"] and bare["grad"] == gk["grad"]
+            and all(bare["opt_steps"][n] == gk["opt_steps"].get(n) and bare["opt_params"][n] == gk["opt_params"].get(n)
+                    for n in bare["opt_steps"])
+            and all(v == 0 for n, v in gk["opt_steps"].items() if n not in bare["opt_steps"]))
+    lines.append("  MATCH" if same else "  MISMATCH")
+    return "\n".join(lines)
 
 
 def run_bare(name: str, steps: int, threads: int) -> None:
@@ -262,6 +516,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override for the gankit runs only (e.g. train.compile=true)")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--check", action="store_true",
+                   help="only check, in this process, that each bare loop does gankit's work per step "
+                        "(parameters, forward calls per net, backward passes, optimizer steps)")
     p.add_argument("--bare", metavar="NAME", help=argparse.SUPPRESS)  # the child: run one bare loop
     args = p.parse_args(argv)
     bad = [v for v in args.variants.split(",") if v not in VARIANTS]
@@ -277,6 +534,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
     if args.bare:
         run_bare(args.bare, args.steps, args.threads)
+        return None
+    if args.check:
+        for name in args.configs.split(","):
+            print(check_table(name, check(name, args.short_steps or 2), args.short_steps or 2), flush=True)
         return None
     print(f"{args.steps} vs {args.short_steps} steps, {args.rounds} rounds, {args.threads} thread(s); "
           f"load {os.getloadavg()[0]:.2f}", flush=True)

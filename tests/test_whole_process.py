@@ -46,3 +46,12 @@ def test_unknown_names_and_a_short_run_as_long_as_the_long_one_are_refused():
         wp.parse_args(["--configs", "main,nope"])
     with pytest.raises(SystemExit):
         wp.parse_args(["--steps", "10", "--short-steps", "10"])
+
+
+def test_every_config_has_a_bare_loop_and_the_toy_loop_does_gankits_work():
+    assert set(wp.BARE_LOOPS) == set(wp.CONFIGS) >= {"main", "toy", "cgan", "cyclegan", "vae", "seqgan"}
+    counts = wp.check("toy", 2)
+    text = wp.check_table("toy", counts, 2)
+    assert text.endswith("MATCH") and "MISMATCH" not in text, text
+    assert counts["bare"]["params"] == counts["gankit"]["params"]
+    assert counts["bare"]["grad"] == counts["gankit"]["grad"] == 2  # R1: one double backward a step

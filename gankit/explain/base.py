@@ -57,12 +57,19 @@ def pyplot():
     return plt
 
 
-def save_figure(fig, path: Path) -> None:
-    """Write a small PNG (the gallery keeps every figure well under 150 kB)."""
+def save_figure(fig, path: Path, palette: bool = False) -> None:
+    """Write a small PNG (the gallery keeps every figure well under 150 kB). ``palette``
+    stores it with 256 colours, which a big figure of flat plots needs to stay small."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=80, bbox_inches="tight")
     pyplot().close(fig)
+    if palette:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            small = im.convert("RGB").quantize(256)
+        small.save(path, optimize=True)
 
 
 def _clean(value: Any) -> Any:

@@ -48,9 +48,11 @@ class Phase(NamedTuple):
     needs_batch: bool = True
 
 
-def gradient_norm(module: nn.Module) -> torch.Tensor:
-    """The L2 norm of all of ``module``'s gradients together (0 when it has none)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
+def gradient_norm(module: nn.Module | list[nn.Parameter]) -> torch.Tensor:
+    """The L2 norm of all of ``module``'s gradients together (0 when it has none); a list of
+    parameters is taken as they are."""
+    params = module if isinstance(module, list) else module.parameters()
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
@@ -113,6 +115,7 @@ class GenerativeModel(nn.Module):
     def _apply(self, fn, recurse=True):  # .to(), .cuda(), .half(), memory formats
         self.__dict__.pop("_first_param", None)
         self.__dict__.pop("_ema_cache", None)
+        self.__dict__.pop("_param_cache", None)
         return super()._apply(fn, recurse)
 
     def randn(self, n: int, *shape: int) -> torch.Tensor:
@@ -194,6 +197,7 @@ class GenerativeModel(nn.Module):
     def setup_ema(self) -> None:
         """Create EMA copies; called by the trainer when ``train.ema > 0``."""
         self.__dict__.pop("_ema_cache", None)
+        self.__dict__.pop("_param_cache", None)  # a model optimized as a whole gains parameters
         for name, module in self.ema_targets().items():
             shadow = copy.deepcopy(module).eval()
             shadow.requires_grad_(False)
@@ -276,8 +280,9 @@ class GenerativeModel(nn.Module):
             scaler.scale(loss).backward()
         else:
             loss.backward()
-        distributed.all_reduce_grads(module.parameters())
-        norm = gradient_norm(module)
+        params = self._parameters_of(module)
+        distributed.all_reduce_grads(params)
+        norm = gradient_norm(params)
         if scaler is not None:
             norm = norm / scaler._get_scale_async()  # a tensor: get_scale() syncs the host
             scaler.step(opt)  # skipped when this optimizer's gradients overflowed
@@ -285,6 +290,15 @@ class GenerativeModel(nn.Module):
         else:
             opt.step()
         return norm
+
+    def _parameters_of(self, module: nn.Module) -> list[nn.Parameter]:
+        """``module``'s parameters, listed once: walking the module tree on every update
+        costs more than the gradient norm of a small net."""
+        cache = self.__dict__.setdefault("_param_cache", {})
+        params = cache.get(id(module))
+        if params is None or params[0] is not module:
+            params = cache[id(module)] = (module, list(module.parameters()))
+        return params[1]
 
     @staticmethod
     def train_only(active: nn.Module, *frozen: nn.Module) -> None:

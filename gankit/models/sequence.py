@@ -33,7 +33,7 @@ from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets.common import apply_spectral_norm
-from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, valid_mask
+from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, ndtr_, valid_mask
 
 # D objectives a text GAN can take: D scores real above generated (its rewards are sigmoid(D))
 # with no input penalty or weight clipping (its inputs are tokens)
@@ -90,7 +90,7 @@ class SequenceModel(GenerativeModel):
     def uniform(self, n: int, *shape: int) -> Tensor:
         """Uniform noise drawn through :meth:`randn`, so every rank draws its own slice of one
         global stream (exact resume and multi-process runs alike)."""
-        return torch.special.ndtr(self.randn(n, *shape))
+        return ndtr_(self.randn(n, *shape))  # torch.special.ndtr, in place in the fresh draw
 
     # ---- MLE -----------------------------------------------------------------------------
     def mle_loss(self, x: Tensor, c: Tensor | None = None) -> Tensor:

@@ -10,6 +10,8 @@ initial state and enters the discriminators as a projection term, as for the ima
 """
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import torch
@@ -31,9 +33,17 @@ def valid_mask(x: Tensor, eos: int | None) -> Tensor:
 
 
 def gumbel_noise(u: Tensor) -> Tensor:
-    """Gumbel(0, 1) noise from uniforms in (0, 1); clamped so the logs stay finite."""
+    """Gumbel(0, 1) noise from uniforms in (0, 1); clamped so the logs stay finite. (In place
+    on the clamped copy: the same values as ``-log(-log(u))`` without three temporaries the
+    size of ``u``, which for a [batch, length, vocabulary] draw are tens of MB.)"""
     tiny = torch.finfo(u.dtype).tiny
-    return -torch.log(-torch.log(u.clamp(tiny, 1.0 - 1e-7)))
+    return u.clamp(tiny, 1.0 - 1e-7).log_().neg_().log_().neg_()
+
+
+def ndtr_(z: Tensor) -> Tensor:
+    """``torch.special.ndtr(z)`` computed in place in ``z``: the same multiply, erf, add and
+    multiply (so the same values, bit for bit), without the temporaries."""
+    return z.mul_(math.sqrt(0.5)).erf_().add_(1).mul_(0.5)
 
 
 def _check_positive(**values: int) -> None:

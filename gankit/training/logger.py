@@ -14,67 +14,136 @@ import torch
 from gankit import distributed
 
 
+class _Rows:
+    """One group's logged rows since the last read: written into a preallocated float32
+    buffer ``[capacity, keys]`` while every value is a 0-dim tensor on the buffer's device
+    (one ``stack`` per phase, no allocation that outlives the step), else kept as tensors."""
+
+    def __init__(self, n_keys: int, device: torch.device):
+        self.n_keys, self.device = n_keys, device
+        self.buffer = torch.empty(0, n_keys, dtype=torch.float32, device=device)
+        self.views: tuple[torch.Tensor, ...] = ()
+        self.count = 0
+        self.kept: list[list[torch.Tensor]] | None = None  # the general path
+        self.first_device = device  # of the first value added since the last read
+
+    def add(self, row: list[torch.Tensor]) -> None:
+        if self.count == 0:
+            self.first_device = row[0].device
+        if self.kept is None and all(v.dim() == 0 and v.device == self.device for v in row):
+            if self.count == len(self.views):
+                self._grow()
+            torch.stack(row, out=self.views[self.count])
+        else:
+            if self.kept is None:  # from now on until the read: the rows themselves
+                self.kept = [[r] for r in self.views[:self.count]]
+            self.kept.append(row)
+        self.count += 1
+
+    def _grow(self) -> None:
+        bigger = torch.empty(max(32, 2 * len(self.views)), self.n_keys, dtype=torch.float32,
+                             device=self.device)
+        bigger[:self.count].copy_(self.buffer[:self.count])
+        self.buffer, self.views = bigger, bigger.unbind(0)
+
+    def sums(self, device: torch.device, keys: tuple[str, ...]) -> torch.Tensor:
+        """Column sums, on ``device``, as a sum over the rows stacked there in order."""
+        if self.kept is None:
+            return self.buffer[:self.count].to(device).sum(0)
+        flat = torch.cat([t.to(device).reshape(-1) for row in self.kept for t in row]).to(torch.float32)
+        if flat.numel() != self.count * len(keys):
+            raise ValueError(f"train_phase must log scalar tensors; {', '.join(keys)} "
+                             "are not all scalars")
+        return flat.view(self.count, len(keys)).sum(0)
+
+    def finite(self, device: torch.device) -> torch.Tensor:
+        """A bool on ``device``: every value of these rows is finite."""
+        if self.kept is None:
+            return torch.isfinite(self.buffer[:self.count]).all().to(device)
+        return torch.isfinite(torch.cat([t.to(device).reshape(-1) for row in self.kept for t in row])).all()
+
+    def reset(self) -> None:
+        self.count, self.kept = 0, None
+
+
 class RunningMeans:
     """Logged scalar tensors kept on the device and reduced (one sync) only at a log tick.
 
-    A phase's logs cost no device work in the inner loop: the tensors are only kept, at most
-    ``log_every`` steps of them, and are stacked and summed when they are read. So they must be
-    fresh tensors (``loss.detach()``), not views of state that changes in place later."""
+    A phase's logs cost one small device op in the inner loop: its scalars are written into a
+    row of a buffer kept from one log period to the next, and the rows are summed (in the
+    order they came, as one ``[rows, keys]`` float32 sum per group) when they are read.
+    Keeping the tensors themselves until the tick left thousands of small allocations
+    between each step's large temporaries: the heap fragmented and grew by tens of pages per
+    step until the first tick. Values that are not 0-dim tensors on the group's device are
+    kept as they are (and must then be fresh tensors, ``loss.detach()``, not views of state
+    that changes in place later)."""
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[str, ...], list[list[torch.Tensor]]] = {}  # keys -> rows
+        self._rows: dict[tuple[str, ...], _Rows] = {}  # every group seen, buffers kept
+        self._order: list[tuple[str, ...]] = []  # the groups added to since the last read
 
     def add(self, values: dict[str, torch.Tensor]) -> None:
         if not values:
             return
-        # detached by contract; a kept graph would hold a step's activations until the tick
+        keys = tuple(values)
+        # detached: stack(out=) refuses a graph, and a kept graph would hold activations
         row = [v.detach() if v.requires_grad else v for v in values.values()]
-        rows = self._groups.get(tuple(values))
+        rows = self._rows.get(keys)
         if rows is None:
-            self._groups[tuple(values)] = [row]
-        else:
-            rows.append(row)
+            rows = self._rows[keys] = _Rows(len(keys), row[0].device)
+        if rows.count == 0:
+            self._order.append(keys)
+        rows.add(row)
 
     def pending(self) -> bool:
         """Whether anything was added since the last read."""
-        return bool(self._groups)
+        return bool(self._order)
 
     def _sums(self) -> torch.Tensor:
-        """Per group, the column sums of its rows, concatenated in insertion order."""
-        device = next(iter(self._groups.values()))[0][0].device
-        sums = []
-        for keys, rows in self._groups.items():
-            # a model may log a CPU scalar beside device ones: moved here, at the tick
-            flat = torch.cat([t.to(device).reshape(-1) for row in rows for t in row]).to(torch.float32)
-            if flat.numel() != len(rows) * len(keys):
-                raise ValueError(f"train_phase must log scalar tensors; {', '.join(keys)} "
-                                 "are not all scalars")
-            sums.append(flat.view(len(rows), len(keys)).sum(0))
-        return torch.cat(sums)
+        """Per group, the column sums of its rows, concatenated in the order the groups were
+        first added to since the last read, on the device of the first."""
+        device = self._rows[self._order[0]].first_device
+        return torch.cat([self._rows[keys].sums(device, keys) for keys in self._order])
 
     def all_finite(self) -> torch.Tensor:
         """A device bool: every pending value is finite (true when nothing is pending)."""
-        if not self._groups:
+        if not self._order:
             return torch.tensor(True)
         return torch.isfinite(self._sums()).all()
 
+    def values_finite(self) -> torch.Tensor:
+        """A device bool: every value added since the last read is finite, each one checked,
+        not only their sums (true when nothing is pending)."""
+        if not self._order:
+            return torch.tensor(True)
+        device = self._rows[self._order[0]].first_device
+        if len(self._order) == 1:
+            return self._rows[self._order[0]].finite(device)
+        return torch.stack([self._rows[keys].finite(device) for keys in self._order]).all()
+
     def read(self) -> dict[str, float]:
         """Means since the last read (over all ranks under torchrun), then reset."""
-        if not self._groups:
+        if not self._order:
             return {}
         # every rank logs the same keys in the same order: one all-reduce for all of them
         sums = distributed.all_reduce_mean(self._sums()).tolist()
         totals: dict[str, list[float]] = {}
         i = 0
-        for keys, rows in self._groups.items():
+        for keys in self._order:
+            count = self._rows[keys].count
             for k in keys:
                 total = totals.setdefault(k, [0.0, 0])
                 total[0] += sums[i]
-                total[1] += len(rows)
+                total[1] += count
                 i += 1
-        self._groups = {}
+        self._reset()
         # sorted: the groups' order depends on the phase a run (re)started in, the keys' must not
         return {k: totals[k][0] / totals[k][1] for k in sorted(totals)}
+
+    def _reset(self) -> None:
+        for keys in self._order:
+            self._rows[keys].reset()
+        self._order = []
 
 
 def non_finite(values: dict[str, float]) -> list[str]:

@@ -145,10 +145,10 @@ class Trainer:
         self.stop_requested = False
         self.stop_vote = distributed.StopVote() if distributed.is_distributed() else None
         self.phase_callbacks: list[Callable[[Trainer], None]] = []
+        # the logged values since the last log tick, kept on the device; whether they are all
+        # finite is read (one host read) only before something leaves the loop (a log tick,
+        # grid, evaluation, checkpoint)
         self.running = RunningMeans()
-        # every logged value finite since the last check: kept on the device, read (one host
-        # read) only before something leaves the loop (a log tick, grid, evaluation, checkpoint)
-        self._finite = torch.ones((), dtype=torch.bool, device=self.device)
         self.logger = RunLogger(self.run_dir, enabled=self.main)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         # a scatter of 64 points shows no modes: vector data get a fuller picture
@@ -281,7 +281,6 @@ class Trainer:
             batch = self._batch() if phase.needs_batch else None
             values = self.model.train_phase(phase.name, batch, self.step)
             self.running.add(values)
-            self._note_finite(values)
             self.phase += 1
             for callback in self.phase_callbacks:
                 callback(self)
@@ -290,16 +289,10 @@ class Trainer:
         if self.cfg.train.ema > 0:
             self.model.update_ema(self.step)
 
-    def _note_finite(self, values: dict[str, torch.Tensor]) -> None:
-        """Fold this phase's losses into the finiteness flag, on the device (no sync)."""
-        if values:
-            flat = torch.cat([v.detach().reshape(-1).to(self._finite.device) for v in values.values()])
-            self._finite &= torch.isfinite(flat).all()
-
     def check_finite(self) -> None:
         """TrainingDiverged if a loss went non-finite since the last log tick (every rank
         takes the same branch: the log holds a collective)."""
-        if distributed.all_agree(not bool(self._finite)):
+        if distributed.all_agree(not bool(self.running.values_finite())):
             self.log()  # raises TrainingDiverged with the details
 
     def _set_learning_rates(self) -> None:
@@ -344,7 +337,6 @@ class Trainer:
                 f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
                 f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
             )
-        self._finite.fill_(True)
         record = {"step": self.step, **values, "steps_per_s": self.progress.rate(self.step),
                   "time": time.time()}  # time: for reports' run time (JSONL only, not TensorBoard)
         if hasattr(self.source, "log_values"):  # e.g. data/skipped under data.on_bad=skip

@@ -87,3 +87,41 @@ def test_tensorboard_gets_named_metrics_and_images_but_no_bookkeeping(tmp_path):
     assert [(e.step, e.value) for e in acc.Scalars("metrics/modes")] == [(5, 7.0)]
     (image,) = acc.Images("samples")
     assert (image.step, image.width, image.height) == (5, 8, 6)
+
+
+def test_running_means_keep_one_buffer_and_sum_rows_as_one_stack():
+    r = RunningMeans()
+    g = torch.Generator().manual_seed(0)
+    buffers = set()
+    for period in range(2):  # 100 rows: the buffer grows (32, 64, 128), then is reused
+        rows = torch.randn(100, 2, generator=g)
+        for a, b in rows:
+            r.add({"x": a.clone(), "y": b.double()})
+        buffers.add(r._rows[("x", "y")].buffer.data_ptr())
+        sums = rows.view(100, 2).sum(0).tolist()  # what one [rows, keys] float32 sum gives
+        assert r.read() == {"x": sums[0] / 100, "y": sums[1] / 100}
+    assert len(buffers) == 1
+
+
+def test_running_means_keep_other_values_as_they_are():
+    r = RunningMeans()
+    r.add({"loss": torch.tensor(1.0)})
+    r.add({"loss": torch.tensor(2.0)})
+    r.add({"loss": torch.tensor([6.0])})  # not 0-dim: kept, the rows before it too
+    assert r.read() == {"loss": 3.0}
+    r.add({"loss": torch.tensor(5.0)})  # the next period starts on the buffer again
+    assert r._rows[("loss",)].kept is None and r.read() == {"loss": 5.0}
+
+
+def test_running_means_check_every_pending_value_for_finiteness():
+    r = RunningMeans()
+    assert bool(r.values_finite())
+    r.add({"loss": torch.tensor(1.0), "grad": torch.tensor(2.0)})
+    r.add({"other": torch.tensor([3.0])})  # a group on the general path
+    assert bool(r.values_finite())
+    r.add({"loss": torch.tensor(float("inf")), "grad": torch.tensor(0.0)})
+    assert not bool(r.values_finite())
+    assert r.read()["loss"] == float("inf")
+    assert bool(r.values_finite())  # read: nothing pending
+    r.add({"other": torch.tensor([float("nan")])})
+    assert not bool(r.values_finite())
