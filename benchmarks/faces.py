@@ -9,6 +9,11 @@ gives real-vs-real FID at the same n: the floor of FID at that n.
 
     python benchmarks/faces.py                                   # 3 nets x 3 augmentations x 3 seeds
     python benchmarks/faces.py --nets stylegan2 --seeds 0 --cpu-min 4 --n 250 --no-write
+
+Each finished run leaves ``result.json`` in its folder and is not trained again, so several
+processes may share one ``--root`` (e.g. one per net, with ``--no-write``) and a last call with
+the whole grid collects their results into the table and the figure of samples (16 EMA samples
+of seed 0 per row, under a row of held-out real faces).
 """
 from __future__ import annotations
 
@@ -23,9 +28,11 @@ import sys
 import time
 from pathlib import Path
 
+from PIL import Image
 from report import BENCHMARKS_MD, write_section
 
 SECTION = "## Faces"
+FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "faces.png"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 # net -> overrides of the faces32 preset (a StyleGAN2 set-up) that make the other nets
 NETS = {
@@ -111,19 +118,45 @@ def main() -> None:
     rows = []
     for net in a.nets.split(","):
         for augment in a.augments.split(","):
-            fids, steps = [], []
-            for seed in map(int, a.seeds.split(",")):
-                run = root / f"{net}-{augment}-s{seed}"
-                step, used = train(run, net, augment, seed, a.cpu_min)
-                gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
-                fids.append(fid(run / "samples", real, cache))
-                steps.append(step)
-                print(f"{net} {augment} seed {seed}: {step} steps, {used:.1f} CPU min, FID {fids[-1]:.2f}", flush=True)
-            rows.append((net, augment, fids, steps))
+            results = [run_one(root / f"{net}-{augment}-s{seed}", net, augment, seed, a, real, cache)
+                       for seed in map(int, a.seeds.split(","))]
+            rows.append((net, augment, [r["fid"] for r in results], [r["steps"] for r in results]))
     table = _table(rows, floor, a)
     print(table)
     if not a.no_write:
-        write_section(BENCHMARKS_MD, f"{SECTION}\n\n{table}")
+        seed0 = a.seeds.split(",")[0]
+        save_figure([root / f"{net}-{augment}-s{seed0}" for net, augment, _, _ in rows],
+                    root / f"real_{a.n}")
+        write_section(BENCHMARKS_MD, f"{SECTION}\n\n{table}\nSamples, one row per table row in "
+                      f"its order (seed {seed0}), under a first row of held-out real faces: "
+                      f"![faces](benchmarks/figures/{FIGURE.name})\n")
+
+
+def run_one(run: Path, net: str, augment: str, seed: int, a, real: Path, cache: Path) -> dict:
+    """Train, sample and score one run, or read its ``result.json`` from an earlier call."""
+    done = run / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    step, used = train(run, net, augment, seed, a.cpu_min)
+    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
+    result = {"fid": fid(run / "samples", real, cache), "steps": step, "cpu_min": used}
+    done.write_text(json.dumps(result))
+    print(f"{net} {augment} seed {seed}: {step} steps, {used:.1f} CPU min, FID {result['fid']:.2f}",
+          flush=True)
+    return result
+
+
+def save_figure(runs: list[Path], real: Path, per_row: int = 16) -> None:
+    """One row of ``per_row`` images per run folder's samples, under a row of real faces."""
+    folders = [real, *(run / "samples" for run in runs)]
+    tiles = [sorted(f.glob("*.png"))[:per_row] for f in folders]
+    size = Image.open(tiles[0][0]).size[0]
+    sheet = Image.new("RGB", (per_row * (size + 2), len(folders) * (size + 2)), "white")
+    for r, files in enumerate(tiles):
+        for c, file in enumerate(files):
+            sheet.paste(Image.open(file).convert("RGB"), (c * (size + 2), r * (size + 2)))
+    FIGURE.parent.mkdir(parents=True, exist_ok=True)
+    sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(FIGURE)
 
 
 def _table(rows, floor: float, a) -> str:
