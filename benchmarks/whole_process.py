@@ -262,7 +262,7 @@ def bare_vae(cfg) -> None:
     likelihood, KL warm-up, EMA of both nets."""
     from gankit.data import load_tensors
     from gankit.nets.vae_nets import build_vae_nets
-    from gankit.objectives import likelihood as lk
+    from gankit.models import likelihood as lk
 
     t, o, m = cfg.train, cfg.optim, cfg.model
     assert m.likelihood == "logistic" and cfg.data.condition == "none"
