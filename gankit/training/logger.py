@@ -105,12 +105,6 @@ class RunningMeans:
         device = self._rows[self._order[0]].first_device
         return torch.cat([self._rows[keys].sums(device, keys) for keys in self._order])
 
-    def all_finite(self) -> torch.Tensor:
-        """A device bool: every pending value is finite (true when nothing is pending)."""
-        if not self._order:
-            return torch.tensor(True)
-        return torch.isfinite(self._sums()).all()
-
     def values_finite(self) -> torch.Tensor:
         """A device bool: every value added since the last read is finite, each one checked,
         not only their sums (true when nothing is pending)."""

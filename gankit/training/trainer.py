@@ -347,10 +347,7 @@ class Trainer:
     # ---- side effects --------------------------------------------------------------------
     def save(self) -> None:
         """Checkpoint, unless a loss went non-finite since the last log (then fail loudly)."""
-        if self.running.pending():
-            # every rank must take the same branch: log() holds a collective
-            if distributed.all_agree(not bool(self.running.all_finite())):
-                self.log()  # raises TrainingDiverged with the details
+        self.check_finite()
         if self.main:
             save_checkpoint(make_checkpoint(self.model, self.source, self.step, self.phase,
                                             self.checkpoint_extra()),

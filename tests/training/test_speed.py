@@ -124,10 +124,10 @@ def test_running_means_never_keep_a_graph():
     means = RunningMeans()
     means.add({"loss": (w * 2).sum()})
     means.add({"loss": (w * 3).sum()})
-    assert not means.all_finite().requires_grad
+    assert not means.values_finite().requires_grad
     assert means.read() == {"loss": 7.5}
     means.add({"loss": torch.tensor(float("nan"))})
-    assert not bool(means.all_finite())
+    assert not bool(means.values_finite())
 
 
 def test_compile_leaves_d_eager_when_a_penalty_differentiates_twice(tmp_path):
