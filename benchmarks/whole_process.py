@@ -134,7 +134,8 @@ def ema_update(ema: torch.nn.Module, live: torch.nn.Module, step: int, cfg) -> N
 
 def bare_gan(cfg) -> None:
     """A GAN written by hand: nonsaturating loss, optional R1, EMA of G, linear lr decay; with
-    ``data.condition=label`` one-hot labels into G and a projection D, matching-aware."""
+    ``data.condition=label`` one-hot labels into G and a projection D, matching-aware, and
+    MSGAN's mode-seeking term when ``model.mode_seeking`` is set."""
     from gankit.data import load_tensors
     from gankit.nets import build_discriminator, build_generator
 
@@ -172,7 +173,15 @@ def bare_gan(cfg) -> None:
         G.requires_grad_(True)
         D.requires_grad_(False)
         c_g = F.one_hot(data.next()["y"], k).float() if k else None  # G's phase draws a batch too
-        loss_g = F.softplus(-D(G(torch.randn(b, z_dim), c_g), c_g)).mean()
+        ms, h = cfg.model.mode_seeking, b // 2
+        if ms and k:  # MSGAN: the batch's second half repeats the first half's labels
+            c_g = torch.cat([c_g[:h], c_g[:h]])
+        z = torch.randn(len(c_g) if k else b, z_dim)
+        fake = G(z, c_g)
+        loss_g = F.softplus(-D(fake, c_g)).mean()
+        if ms:
+            ratio = (fake[:h] - fake[h:2 * h]).abs().mean() / (z[:h] - z[h:2 * h]).abs().mean()
+            loss_g = loss_g + ms / (ratio + 1e-5)
         step_opt(opts["G"][0], loss_g)
         ema_update(ema, G, step + 1, cfg)
         if (step + 1) % t.log_every == 0:

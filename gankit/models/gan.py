@@ -19,6 +19,12 @@ D sees (:mod:`gankit.nets.augment`); ``model.reg_every=k`` computes D's penalty 
 step with k times the weight (lazy regularisation, Karras et al. 2020); with
 ``G.name=stylegan2``, ``model.style_mixing`` and ``model.pl_weight`` (path-length
 regularisation every ``model.pl_every`` steps) act on the generator.
+
+``model.mode_seeking=w`` adds the mode-seeking term of MSGAN (Mao et al. 2019) to G's loss:
+the G phase draws its batch as two halves with the same conditions and different latents,
+and G is charged ``w / (mean|G(z1, c) - G(z2, c)| / mean|z1 - z2| + 1e-5)``, so two latents
+that land on one image (collapse inside a class) cost it. Unconditional GANs pair latents the
+same way.
 """
 from __future__ import annotations
 
@@ -66,6 +72,18 @@ class GANOptions(ModelOptions):
     style_mixing: float = 0.0  # stylegan2 G: share of samples mixing two latents' styles
     pl_weight: float = 0.0  # stylegan2 G: path-length regularisation weight (2 in StyleGAN2)
     pl_every: int = 4  # path-length regularisation every k-th G step, weighted by k
+    mode_seeking: float = 0.0  # MSGAN: weight of G's mode-seeking term (1.0 in the paper)
+
+
+def mode_seeking_term(fake: torch.Tensor, z: torch.Tensor, logs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """MSGAN's term for a batch whose second half repeats the first half's conditions:
+    ``1 / (mean|x1 - x2| / mean|z1 - z2| + 1e-5)``, small when different latents give
+    different images. Logs the ratio as ``G/mode_seeking``."""
+    half = len(fake) // 2
+    ratio = ((fake[:half] - fake[half: 2 * half]).abs().mean()
+             / (z[:half] - z[half: 2 * half]).abs().mean())
+    logs["G/mode_seeking"] = ratio.detach()
+    return 1.0 / (ratio + 1e-5)
 
 
 def check_condition_options(cfg: RunConfig) -> None:
@@ -209,8 +227,16 @@ class GAN(GenerativeModel):
         c = self.batch_conditions(batch)
         n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
         logs = {}
+        seeking = self.cfg.model.mode_seeking > 0
+        if seeking and c is not None:  # two halves, one set of conditions
+            c = torch.cat([c[: n // 2], c[: n // 2]])
+            n = len(c)
+            if batch is not None and "y" in batch:
+                batch = {**batch, "y": torch.cat([batch["y"][: n // 2], batch["y"][: n // 2]])}
+        z = self.randn(n, self.z_dim)
         with self.autocast():
-            fake = self._augment(self.G(self.randn(n, self.z_dim), c))
+            raw = self.G(z, c)
+            fake = self._augment(raw)
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
                 aux = F.cross_entropy(logits.float(), batch["y"])
@@ -218,6 +244,8 @@ class GAN(GenerativeModel):
                 logs["loss/G/aux"] = aux.detach()
             else:
                 loss = self.loss.g_loss(self.D(fake, c).float())
+        if seeking:
+            loss = loss + self.cfg.model.mode_seeking * mode_seeking_term(raw.float(), z, logs)
         if self.cfg.model.pl_weight > 0 and step % self.cfg.model.pl_every == 0:
             loss = loss + self._path_length(n, c, logs)
         logs["grad/G"] = self.optimize("G", loss, self.G)
@@ -230,6 +258,11 @@ class GAN(GenerativeModel):
         for key, value in (("model.reg_every", m.reg_every), ("model.pl_every", m.pl_every)):
             if isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
+        if m.mode_seeking < 0:
+            raise ConfigError(f"model.mode_seeking must be >= 0 (0 turns it off), got {m.mode_seeking}")
+        if m.mode_seeking > 0 and cfg.data.batch_size // world_size() < 2:
+            raise ConfigError("model.mode_seeking pairs the samples of a batch; set data.batch_size "
+                              "to at least 2 per process")
         if not 0.0 <= m.style_mixing <= 1.0 or m.pl_weight < 0:
             raise ConfigError(f"model.style_mixing must be in [0, 1] and model.pl_weight >= 0, "
                               f"got {m.style_mixing} and {m.pl_weight}")

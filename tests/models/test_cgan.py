@@ -295,3 +295,47 @@ def test_acgan_score_is_the_discriminators_own_and_logits_read_its_features():
     torch.testing.assert_close(score, model.D(x))
     torch.testing.assert_close(logits, model.D.aux(model.D.features(x)))
     assert logits.shape == (3, 10)
+
+
+# ---- the mode-seeking term (MSGAN) -----------------------------------------------------------
+def test_mode_seeking_term_by_hand():
+    from gankit.models.gan import mode_seeking_term
+
+    fake = torch.tensor([[1.0, 2.0], [0.0, 0.0], [1.0, 4.0], [0.0, 1.0]])
+    z = torch.tensor([[0.0], [1.0], [2.0], [-1.0]])
+    logs = {}
+    # |x1 - x2| = [0, 2, 0, 1] -> mean 0.75; |z1 - z2| = [2, 2] -> mean 2; ratio 0.375
+    term = mode_seeking_term(fake, z, logs)
+    assert logs["G/mode_seeking"].item() == pytest.approx(0.375)
+    assert term.item() == pytest.approx(1 / (0.375 + 1e-5))
+    # two latents on one image: the term is as large as the epsilon allows
+    same = torch.tensor([[1.0, 2.0], [1.0, 2.0]])
+    assert mode_seeking_term(same, torch.tensor([[0.0], [1.0]]), {}).item() == pytest.approx(1e5)
+
+
+def test_mode_seeking_pairs_conditions_and_adds_the_term(monkeypatch):
+    model = build(**{"model.cond_mode": "concat", "model.mode_seeking": 2.0})
+    rec_g = Recorder(model.G.forward)
+    monkeypatch.setattr(model.G, "forward", rec_g)
+    batch = batch_of([9, 8, 7, 6, 5])
+    logs = model.train_phase("G", batch, 0)
+    (z, c), fake = rec_g.calls[0]
+    # the second half repeats the first half's conditions, with other latents
+    torch.testing.assert_close(c, torch.tensor([9, 8, 9, 8]))
+    assert not torch.equal(z[:2], z[2:])
+    ratio = (fake[:2] - fake[2:]).abs().mean() / (z[:2] - z[2:]).abs().mean()
+    torch.testing.assert_close(logs["G/mode_seeking"], ratio.detach())
+    # G's loss is the adversarial loss plus the weighted term
+    with torch.no_grad():
+        adversarial = model.loss.g_loss(model.D(fake, c).float())
+    torch.testing.assert_close(logs["loss/G"], adversarial + 2.0 / (ratio.detach() + 1e-5))
+
+
+def test_mode_seeking_off_keeps_the_batch_and_refuses_bad_values():
+    model = build(**{"model.cond_mode": "concat"})
+    logs = model.train_phase("G", batch_of([9, 8, 7]), 0)
+    assert "G/mode_seeking" not in logs
+    with pytest.raises(ConfigError, match="model.mode_seeking must be >= 0"):
+        build(**{"model.mode_seeking": -1.0})
+    with pytest.raises(ConfigError, match="at least 2"):
+        build(**{"model.mode_seeking": 1.0, "data.batch_size": 1})
