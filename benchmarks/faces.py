@@ -166,12 +166,13 @@ def _table(rows, floor: float, a) -> str:
             "reported: the detector finds no face in the drawn faces (afd_real = 0).\n\n"
             f"    python benchmarks/faces.py --nets {a.nets} --augments {a.augments} --seeds {a.seeds} "
             f"--cpu-min {a.cpu_min:g} --n {a.n}\n\n"
-            "| net | augment | FID | steps reached |\n| --- | --- | --- | --- |\n")
+            "| net | augment | FID (mean ± std) | FID per seed | steps reached per seed |\n"
+            "| --- | --- | --- | --- | --- |\n")
     lines = []
     for net, augment, fids, steps in rows:
-        spread = f" +- {statistics.stdev(fids):.1f}" if len(fids) > 1 else ""
+        spread = f" ± {statistics.stdev(fids):.1f}" if len(fids) > 1 else ""
         lines.append(f"| {net} | {augment} | {statistics.mean(fids):.1f}{spread} | "
-                     f"{', '.join(map(str, steps))} |")
+                     f"{', '.join(f'{f:.1f}' for f in fids)} | {', '.join(map(str, steps))} |")
     return head + "\n".join(lines) + "\n"
 
 
