@@ -22,14 +22,13 @@ import json
 import os
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from PIL import Image
-from report import BENCHMARKS_MD, write_section
+from report import BENCHMARKS_MD, mean_std, write_section
 
 SECTION = "## Faces"
 FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "faces.png"
@@ -170,8 +169,7 @@ def _table(rows, floor: float, a) -> str:
             "| --- | --- | --- | --- | --- |\n")
     lines = []
     for net, augment, fids, steps in rows:
-        spread = f" ± {statistics.stdev(fids):.1f}" if len(fids) > 1 else ""
-        lines.append(f"| {net} | {augment} | {statistics.mean(fids):.1f}{spread} | "
+        lines.append(f"| {net} | {augment} | {mean_std(fids)} | "
                      f"{', '.join(f'{f:.1f}' for f in fids)} | {', '.join(map(str, steps))} |")
     return head + "\n".join(lines) + "\n"
 

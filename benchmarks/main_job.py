@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from report import BENCHMARKS_MD, train_runs, write_json, write_section
+from report import BENCHMARKS_MD, mean_std, train_runs, write_json, write_section
 
 from gankit.api import load_run
 from gankit.data.builtin import mnist5k_uint8
@@ -140,10 +140,6 @@ def reference(n: int, inc: InceptionExtractor | None, dig: DigitExtractor) -> tu
     return real, floor
 
 
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: dict, args) -> str:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -29,6 +30,13 @@ def write_section(path: Path, text: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + text
     path.write_text(new.rstrip("\n") + "\n")
+
+
+def mean_std(values: list[float], fmt: str = ".1f") -> str:
+    """``mean ± std`` over seeds (the sample std), or the one value, each in ``fmt``."""
+    if len(values) == 1:
+        return format(values[0], fmt)
+    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
 
 def write_json(path: Path | None, result: dict) -> None:

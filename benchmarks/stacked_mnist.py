@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import torch
-from report import BENCHMARKS_MD, train_runs, write_section
+from report import BENCHMARKS_MD, mean_std, train_runs, write_section
 
 from gankit.api import load_run
 from gankit.data.builtin import stacked_mnist
@@ -118,17 +118,6 @@ def save_figure(runs: list, per_run: int = 32) -> Path:
     return save_grid(torch.cat(samples), FIGURE, nrow=16)
 
 
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
-def spread(values: list[float], digits: int) -> str:
-    """``mean +- std`` over seeds (the sample std), or the one value."""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
 def section(rows: list[dict], data_row: dict, args: argparse.Namespace) -> str:
     cmd = "python benchmarks/stacked_mnist.py" + (f" --runs {args.runs}" if args.runs != DEFAULT_RUNS else "")
     cmd += f" --steps {args.steps}" if args.steps else ""
@@ -143,11 +132,11 @@ def section(rows: list[dict], data_row: dict, args: argparse.Namespace) -> str:
              "| run | objective | pack | G steps | seeds | CPU min | modes | KL | confidence | target met |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        met = (mean(r["modes"]) >= TARGET_MODES and mean(r["kl"]) <= TARGET_KL
-               and mean(r["cpu_min"]) <= TARGET_CPU_MIN)
+        met = (statistics.mean(r["modes"]) >= TARGET_MODES and statistics.mean(r["kl"]) <= TARGET_KL
+               and statistics.mean(r["cpu_min"]) <= TARGET_CPU_MIN)
         lines.append(f"| {r['name']} | {r['objective']} | {r['pack']} | {r['steps']} | {args.seeds} | "
-                     f"{spread(r['cpu_min'], 1)} | {spread(r['modes'], 0)} | {spread(r['kl'], 3)} | "
-                     f"{spread(r['confidence'], 3)} | {'yes' if met else 'no'} |")
+                     f"{mean_std(r['cpu_min'])} | {mean_std(r['modes'], '.0f')} | {mean_std(r['kl'], '.3f')} | "
+                     f"{mean_std(r['confidence'], '.3f')} | {'yes' if met else 'no'} |")
     lines.append(f"| real data ({data_row['n']:,} images) | | | | | | {data_row['modes']} | "
                  f"{data_row['kl']:.3f} | {data_row['confidence']:.3f} | |")
     for label, modes, kl in PUBLISHED:

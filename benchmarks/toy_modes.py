@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from report import BENCHMARKS_MD, train_runs, write_json, write_section
+from report import BENCHMARKS_MD, mean_std, train_runs, write_json, write_section
 
 from gankit.api import load_run
 from gankit.metrics.toy import toy_metrics
@@ -111,10 +110,6 @@ def command(run: dict, out: Path) -> list[str]:
             "train.threads=1", "train.progress=false", "train.sample_every=0", "--out", str(out)]
 
 
-def mean_std(values: list[float], fmt: str = ".1f") -> str:
-    if len(values) == 1:
-        return format(values[0], fmt)
-    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
 
 
 def section(groups: dict[tuple[str, str], list[dict]], args: argparse.Namespace) -> str:

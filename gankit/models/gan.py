@@ -229,10 +229,10 @@ class GAN(GenerativeModel):
         logs = {}
         seeking = self.cfg.model.mode_seeking > 0
         if seeking and c is not None:  # two halves, one set of conditions
-            c = torch.cat([c[: n // 2], c[: n // 2]])
-            n = len(c)
+            n = 2 * (n // 2)
+            c = torch.cat([c[: n // 2]] * 2)
             if batch is not None and "y" in batch:
-                batch = {**batch, "y": torch.cat([batch["y"][: n // 2], batch["y"][: n // 2]])}
+                batch = {**batch, "y": torch.cat([batch["y"][: n // 2]] * 2)}
         z = self.randn(n, self.z_dim)
         with self.autocast():
             raw = self.G(z, c)
