@@ -33,7 +33,7 @@ from gankit.errors import CheckpointError, ConfigError, DataError, GankitError
 from gankit.models.adversarial import adversarial_loss, adversarial_optimizers, adversarial_schedule
 from gankit.models.base import Batch, GenerativeModel, Phase
 from gankit.nets.common import apply_spectral_norm
-from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, ndtr_, valid_mask
+from gankit.nets.sequence import CNNDiscriminator, LSTMGenerator, valid_mask
 
 # D objectives a text GAN can take: D scores real above generated (its rewards are sigmoid(D))
 # with no input penalty or weight clipping (its inputs are tokens)
@@ -88,9 +88,11 @@ class SequenceModel(GenerativeModel):
         return F.one_hot(batch["y"], self.c_dim).float()
 
     def uniform(self, n: int, *shape: int) -> Tensor:
-        """Uniform noise drawn through :meth:`randn`, so every rank draws its own slice of one
-        global stream (exact resume and multi-process runs alike)."""
-        return ndtr_(self.randn(n, *shape))  # torch.special.ndtr, in place in the fresh draw
+        """U[0, 1) noise (inverse-CDF token draws, Gumbel noise), through :meth:`rand`: every
+        rank slices one global stream (exact resume and multi-process runs alike). One
+        ``torch.rand`` costs about 0.7x the ``ndtr(randn)`` used before, which for the Gumbel
+        GAN's [64, 20, 5000] draws was most of its gap to a hand-written loop."""
+        return self.rand(n, *shape)
 
     # ---- MLE -----------------------------------------------------------------------------
     def mle_loss(self, x: Tensor, c: Tensor | None = None) -> Tensor:

@@ -106,11 +106,8 @@ class StyleTransfer(GenerativeModel):
         return self._d_step(a, b) if phase == "D" else self._g_step(a, b)
 
     def _relaxed(self, logits: Tensor) -> Tensor:
-        noise = gumbel_noise(self.uniform(logits.shape[0], *logits.shape[1:]))
+        noise = gumbel_noise(self.rand(logits.shape[0], *logits.shape[1:]))
         return straight_through(logits.float(), noise, self.cfg.model.tau)
-
-    def uniform(self, n: int, *shape: int) -> Tensor:
-        return torch.special.ndtr(self.randn(n, *shape))
 
     def _d_step(self, a: Tensor, b: Tensor) -> dict[str, Tensor]:
         self.train_only(nn.ModuleList([self.D_a, self.D_b]), self.G_ab, self.G_ba)

@@ -10,7 +10,6 @@ initial state and enters the discriminators as a projection term, as for the ima
 """
 from __future__ import annotations
 
-import math
 
 from typing import Sequence
 
@@ -38,12 +37,6 @@ def gumbel_noise(u: Tensor) -> Tensor:
     size of ``u``, which for a [batch, length, vocabulary] draw are tens of MB.)"""
     tiny = torch.finfo(u.dtype).tiny
     return u.clamp(tiny, 1.0 - 1e-7).log_().neg_().log_().neg_()
-
-
-def ndtr_(z: Tensor) -> Tensor:
-    """``torch.special.ndtr(z)`` computed in place in ``z``: the same multiply, erf, add and
-    multiply (so the same values, bit for bit), without the temporaries."""
-    return z.mul_(math.sqrt(0.5)).erf_().add_(1).mul_(0.5)
 
 
 def _check_positive(**values: int) -> None:
