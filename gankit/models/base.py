@@ -85,6 +85,12 @@ class GenerativeModel(nn.Module):
     def train_phase(self, phase: str, batch: Batch | None, step: int) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    @property
+    def step_is_atomic(self) -> bool:
+        """True when a phase hands state to the next one that no checkpoint holds: a stop
+        request then waits for the end of the step."""
+        return False
+
     def ema_targets(self) -> dict[str, nn.Module]:
         """Networks whose EMA is kept (``{'G': self.G}`` for a GAN)."""
         return {}

@@ -73,6 +73,9 @@ class GANOptions(ModelOptions):
     pl_weight: float = 0.0  # stylegan2 G: path-length regularisation weight (2 in StyleGAN2)
     pl_every: int = 4  # path-length regularisation every k-th G step, weighted by k
     mode_seeking: float = 0.0  # MSGAN: weight of G's mode-seeking term (1.0 in the paper)
+    # G's first update of a step takes the batch D just judged (its graph kept) instead of
+    # generating a new one: one G forward less per step, as PyTorch's DCGAN example does
+    reuse_fake: bool = False
 
 
 def mode_seeking_term(fake: torch.Tensor, z: torch.Tensor, logs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -160,7 +163,15 @@ class GAN(GenerativeModel):
         return adversarial_optimizers(self, self.G, self.D)
 
     def schedule(self) -> list[Phase]:
-        return adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
+        phases = adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
+        if self.cfg.model.reuse_fake:  # the reused batch brings its conditions along
+            phases[1] = Phase("G", needs_batch=False)
+        return phases
+
+    @property
+    def step_is_atomic(self) -> bool:
+        # a kept batch lives between the D and G phases: stop only between steps
+        return self.cfg.model.reuse_fake
 
     def ema_targets(self) -> dict[str, torch.nn.Module]:
         return {"G": self.G}
@@ -179,8 +190,16 @@ class GAN(GenerativeModel):
     def _d_step(self, batch: Batch, step: int = 0) -> dict[str, torch.Tensor]:
         real, c = batch["x"], self.batch_conditions(batch)
         self.train_only(self.D, self.G)
-        with torch.no_grad(), self.autocast():
-            fake = self.G(self.randn(real.shape[0], self.z_dim), c)
+        z = self.randn(real.shape[0], self.z_dim)
+        if self.cfg.model.reuse_fake:  # generated with its graph, for G's phase to reuse
+            self.G.requires_grad_(True)
+            with self.autocast():
+                raw = self.G(z, c)
+            self.__dict__["_kept_fake"] = (raw, z, c, batch.get("y"))
+            fake = raw.detach()
+        else:
+            with torch.no_grad(), self.autocast():
+                fake = self.G(z, c)
         real, fake = self._augment(real), self._augment(fake)
         with self.autocast():
             loss, logs = self._d_loss(real, fake, c, batch.get("y"))
@@ -224,8 +243,13 @@ class GAN(GenerativeModel):
 
     def _g_step(self, batch: Batch | None, step: int = 0) -> dict[str, torch.Tensor]:
         self.train_only(self.G, self.D)
-        c = self.batch_conditions(batch)
-        n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
+        kept = self.__dict__.pop("_kept_fake", None)  # model.reuse_fake: D's batch, first G phase only
+        if kept is not None:
+            raw, z, c, y = kept
+            n, batch = len(z), None if y is None else {"y": y}
+        else:
+            c = self.batch_conditions(batch)
+            n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
         logs = {}
         seeking = self.cfg.model.mode_seeking > 0
         if seeking and c is not None:  # two halves, one set of conditions
@@ -233,9 +257,11 @@ class GAN(GenerativeModel):
             c = torch.cat([c[: n // 2]] * 2)
             if batch is not None and "y" in batch:
                 batch = {**batch, "y": torch.cat([batch["y"][: n // 2]] * 2)}
-        z = self.randn(n, self.z_dim)
+        if kept is None:
+            z = self.randn(n, self.z_dim)
         with self.autocast():
-            raw = self.G(z, c)
+            if kept is None:
+                raw = self.G(z, c)
             fake = self._augment(raw)
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
@@ -260,6 +286,9 @@ class GAN(GenerativeModel):
                 raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
         if m.mode_seeking < 0:
             raise ConfigError(f"model.mode_seeking must be >= 0 (0 turns it off), got {m.mode_seeking}")
+        if m.reuse_fake and (m.mode_seeking > 0 or cfg.train.n_critic != 1):
+            raise ConfigError("model.reuse_fake reuses the one batch D judged in a step, so it needs "
+                              "train.n_critic=1 and model.mode_seeking=0 (which pairs G's own latents)")
         if m.mode_seeking > 0 and cfg.data.batch_size // world_size() < 2:
             raise ConfigError("model.mode_seeking pairs the samples of a batch; set data.batch_size "
                               "to at least 2 per process")

@@ -275,7 +275,8 @@ class Trainer:
         self._set_learning_rates()
         schedule = self.model.schedule()
         while self.phase < len(schedule):
-            if self.stop_requested and self.stop_vote is None:
+            if self.stop_requested and self.stop_vote is None and (
+                    self.phase == 0 or not self.model.step_is_atomic):
                 self._interrupt()
             phase = schedule[self.phase]
             batch = self._batch() if phase.needs_batch else None
