@@ -23,6 +23,9 @@ Variants:
 * ``gankit-nomallopt``: the same with ``GANKIT_NO_MALLOPT=1`` (glibc's adaptive thresholds);
 * ``bare``: the hand-written loop below, given glibc's thresholds through the environment
   (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``): the fastest the bare loop gets;
+* ``bare-fresh``: ``bare`` with ``model.reuse_fake=false`` whatever the preset says: the usual
+  loop, which generates a new batch for G's step (the reference a preset that reuses D's batch
+  has to beat);
 * ``bare-default``: the hand-written loop with glibc's defaults.
 
 The bare loops use gankit's network builders and data loaders (same nets, same data), the same
@@ -70,7 +73,7 @@ CONFIGS: dict[str, tuple[str, list[str]]] = {
 }
 QUIET = ["train.progress=false", "train.sample_every=0", "train.ckpt_every=0", "train.device=cpu"]
 TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456"}
-VARIANTS = ("gankit", "gankit-nomallopt", "bare", "bare-default")
+VARIANTS = ("gankit", "gankit-nomallopt", "bare", "bare-fresh", "bare-default")
 
 
 # ---- the bare loops (run in the child process: --bare NAME) ----------------------------------
@@ -88,11 +91,11 @@ def set_grad(nets, flag: bool) -> None:
         net.requires_grad_(flag)
 
 
-def bare_config(name: str, steps: int):
+def bare_config(name: str, steps: int, extra: list[str] = ()):
     from gankit.config import load_config
 
     preset, overrides = CONFIGS[name]
-    return load_config(preset, overrides + QUIET + [f"train.steps={steps}"])
+    return load_config(preset, overrides + QUIET + [f"train.steps={steps}", *extra])
 
 
 def adam(params, lr: float, o) -> torch.optim.Adam:
@@ -135,7 +138,8 @@ def ema_update(ema: torch.nn.Module, live: torch.nn.Module, step: int, cfg) -> N
 def bare_gan(cfg) -> None:
     """A GAN written by hand: nonsaturating loss, optional R1, EMA of G, linear lr decay; with
     ``data.condition=label`` one-hot labels into G and a projection D, matching-aware, and
-    MSGAN's mode-seeking term when ``model.mode_seeking`` is set."""
+    MSGAN's mode-seeking term when ``model.mode_seeking`` is set; with ``model.reuse_fake``
+    G's step takes the batch D judged."""
     from gankit.data import load_tensors
     from gankit.nets import build_discriminator, build_generator
 
@@ -147,6 +151,7 @@ def bare_gan(cfg) -> None:
     D = build_discriminator(cfg.D, info, k, cfg.model.cond_mode)
     ema = copy.deepcopy(G).eval().requires_grad_(False)
     opts = {"G": (adam(G.parameters(), o.lr_g, o), o.lr_g), "D": (adam(D.parameters(), o.lr_d, o), o.lr_d)}
+    reuse = cfg.model.reuse_fake
     data, b, w = Batches({"x": tensors["x"], "y": tensors["y"]} if k else {"x": tensors["x"]},
                          cfg.data.batch_size), cfg.data.batch_size, cfg.model.mismatch_weight
     probe({"G": G, "D": D}, opts)
@@ -155,9 +160,13 @@ def bare_gan(cfg) -> None:
         batch = data.next()
         real, c = batch["x"], F.one_hot(batch["y"], k).float() if k else None
         D.requires_grad_(True)
-        G.requires_grad_(False)
-        with torch.no_grad():
-            fake = G(torch.randn(b, z_dim), c)
+        G.requires_grad_(reuse)
+        if reuse:  # model.reuse_fake: generated with its graph, G's step takes it
+            kept = G(torch.randn(b, z_dim), c)
+            fake = kept.detach()
+        else:
+            with torch.no_grad():
+                fake = G(torch.randn(b, z_dim), c)
         real_out = D(real, c)
         loss_d = F.softplus(-real_out).mean() + F.softplus(D(fake, c)).mean()
         if k:  # matching-aware: real digits with another item's (different) label count as fake
@@ -172,12 +181,15 @@ def bare_gan(cfg) -> None:
         step_opt(opts["D"][0], loss_d)
         G.requires_grad_(True)
         D.requires_grad_(False)
-        c_g = F.one_hot(data.next()["y"], k).float() if k else None  # G's phase draws a batch too
         ms, h = cfg.model.mode_seeking, b // 2
-        if ms and k:  # MSGAN: the batch's second half repeats the first half's labels
-            c_g = torch.cat([c_g[:h], c_g[:h]])
-        z = torch.randn(len(c_g) if k else b, z_dim)
-        fake = G(z, c_g)
+        if reuse:
+            fake, c_g = kept, c
+        else:
+            c_g = F.one_hot(data.next()["y"], k).float() if k else None  # G's phase draws a batch too
+            if ms and k:  # MSGAN: the batch's second half repeats the first half's labels
+                c_g = torch.cat([c_g[:h], c_g[:h]])
+            z = torch.randn(len(c_g) if k else b, z_dim)
+            fake = G(z, c_g)
         loss_g = F.softplus(-D(fake, c_g)).mean()
         if ms:
             ratio = (fake[:h] - fake[h:2 * h]).abs().mean() / (z[:h] - z[h:2 * h]).abs().mean()
@@ -351,11 +363,12 @@ BARE_LOOPS = {"main": bare_gan, "toy": bare_gan, "cgan": bare_gan, "cyclegan": b
 
 
 # ---- --check: the bare loop does gankit's work ----------------------------------------------
-def check(name: str, steps: int = 2) -> dict[str, dict]:
+def check(name: str, steps: int = 2, extra: list[str] = ()) -> dict[str, dict]:
     """Run ``steps`` steps of the bare loop and of gankit's trainer in this process (one
     thread) and count, per net (named as in gankit's model), its parameters, a checksum of its
     initial weights and its forward calls; per optimizer, its steps and parameters; and the
-    backward passes (``backward`` and ``autograd.grad``). Returns ``{side: counts}``."""
+    backward passes (``backward`` and ``autograd.grad``); ``extra`` overrides both sides'
+    configs. Returns ``{side: counts}``."""
     global PROBE
     from gankit.training import lock
     from gankit.training.trainer import Trainer
@@ -388,11 +401,11 @@ def check(name: str, steps: int = 2) -> dict[str, dict]:
     torch.autograd.grad = counting(real_grad, "grad")
     try:
         PROBE = instrument
-        BARE_LOOPS[name](bare_config(name, steps))
+        BARE_LOOPS[name](bare_config(name, steps, extra))
         PROBE = None
         side[0] = "gankit"
         with tempfile.TemporaryDirectory() as tmp:
-            trainer = Trainer(bare_config(name, steps), Path(tmp) / "run")
+            trainer = Trainer(bare_config(name, steps, extra), Path(tmp) / "run")
             model = trainer.model
             instrument({n: model.get_submodule(n) for n in counts["bare"]["params"]}, model.optimizers)
             trainer.run_steps(steps)
@@ -424,9 +437,9 @@ def check_table(name: str, counts: dict[str, dict], steps: int) -> str:
     return "\n".join(lines)
 
 
-def run_bare(name: str, steps: int, threads: int) -> None:
+def run_bare(name: str, steps: int, threads: int, extra: list[str] = ()) -> None:
     torch.set_num_threads(threads)
-    BARE_LOOPS[name](bare_config(name, steps))
+    BARE_LOOPS[name](bare_config(name, steps, extra))
 
 
 # ---- the parent: commands, timing, table ------------------------------------------------------
@@ -445,8 +458,10 @@ def command(variant: str, name: str, steps: int, threads: int, out: Path,
     else:
         argv = [sys.executable, str(Path(__file__).resolve()), "--bare", name,
                 "--steps", str(steps), "--threads", str(threads)]
-        if variant == "bare":
+        if variant in ("bare", "bare-fresh"):
             env.update(TUNED_ENV)
+        if variant == "bare-fresh":  # a new G batch in G's step, whatever the preset says
+            argv += ["--set", "model.reuse_fake=false"]
     return argv, env
 
 
@@ -523,7 +538,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="an override for the gankit runs only (e.g. train.compile=true)")
+                   help="an override for the gankit runs only (e.g. train.compile=true); "
+                        "with --check, for both sides")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--check", action="store_true",
                    help="only check, in this process, that each bare loop does gankit's work per step "
@@ -542,11 +558,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict | None:
     args = parse_args(argv)
     if args.bare:
-        run_bare(args.bare, args.steps, args.threads)
+        run_bare(args.bare, args.steps, args.threads, args.set)
         return None
     if args.check:
         for name in args.configs.split(","):
-            print(check_table(name, check(name, args.short_steps or 2), args.short_steps or 2), flush=True)
+            steps = args.short_steps or 2
+            print(check_table(name, check(name, steps, args.set), steps), flush=True)
         return None
     print(f"{args.steps} vs {args.short_steps} steps, {args.rounds} rounds, {args.threads} thread(s); "
           f"load {os.getloadavg()[0]:.2f}", flush=True)

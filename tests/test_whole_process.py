@@ -12,7 +12,7 @@ def test_only_the_bare_loop_gets_the_thresholds_from_the_environment(monkeypatch
     for v, env in envs.items():
         assert env["OMP_NUM_THREADS"] == "2"
         tuned = {k: env.get(k) for k in wp.TUNED_ENV}
-        assert tuned == (wp.TUNED_ENV if v == "bare" else dict.fromkeys(wp.TUNED_ENV)), v
+        assert tuned == (wp.TUNED_ENV if v in ("bare", "bare-fresh") else dict.fromkeys(wp.TUNED_ENV)), v
         assert env.get("GANKIT_NO_MALLOPT") == ("1" if v == "gankit-nomallopt" else None), v
     argv = wp.command("gankit", "main", 50, 2, tmp_path, ["train.compile=true"])[0]
     assert argv[-4:] == ["train.threads=2", "train.compile=true", "--out", str(tmp_path)]
@@ -55,3 +55,20 @@ def test_every_config_has_a_bare_loop_and_the_toy_loop_does_gankits_work():
     assert text.endswith("MATCH") and "MISMATCH" not in text, text
     assert counts["bare"]["params"] == counts["gankit"]["params"]
     assert counts["bare"]["grad"] == counts["gankit"]["grad"] == 2  # R1: one double backward a step
+
+
+def test_bare_fresh_generates_for_g_whatever_the_preset_says(tmp_path):
+    argv = wp.command("bare-fresh", "main", 50, 1, tmp_path, [])[0]
+    assert argv[-2:] == ["--set", "model.reuse_fake=false"]
+    assert "--set" not in wp.command("bare", "main", 50, 1, tmp_path, [])[0]
+    assert not wp.bare_config("main", 5, ["model.reuse_fake=false"]).model.reuse_fake
+
+
+def test_the_bare_loop_reuses_d_batch_as_gankit_does():
+    plain = wp.check("main", 2, ["model.reuse_fake=false"])
+    reused = wp.check("main", 2, ["model.reuse_fake=true"])
+    assert wp.check_table("main", reused, 2).endswith("MATCH")
+    for side in ("bare", "gankit"):  # one G forward a step less, nothing else
+        assert plain[side]["forward"]["G"] == 4 and reused[side]["forward"]["G"] == 2, side
+        assert plain[side]["forward"]["D"] == reused[side]["forward"]["D"] == 6, side
+        assert plain[side]["backward"] == reused[side]["backward"] == 4, side
