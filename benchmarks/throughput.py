@@ -6,6 +6,7 @@
     python benchmarks/throughput.py --configs toy --rounds 9 --json out.json
     python benchmarks/throughput.py --configs dcgan28 --optim-impl single   # the per-tensor Adam
     python benchmarks/throughput.py --configs dcgan28 --bare-default-adam   # fused vs torch's default
+    python benchmarks/throughput.py --configs dcgan28 --bare-fresh    # against the usual loop
 
 Configurations (the nonsaturating GAN, Adam(0.5, 0.999), EMA 0.999 of G):
 
@@ -18,7 +19,9 @@ The bare loop is what one writes by hand for the same training: the same network
 gankit's builders, starting from the trainer's weights), the same data tensor on the device
 drawn in a per-epoch permutation, the same objective written with ``softplus``, the same
 optimizer implementation, the same EMA update and a ``.item()`` of the losses every
-``log_every`` steps. On the CPU the two alternate step by step (each step timed on its own,
+``log_every`` steps; where the preset sets ``model.reuse_fake`` (the main job does), G's step
+takes the batch D judged, as gankit's does, unless ``--bare-fresh`` asks for the usual loop
+that generates a new one. On the CPU the two alternate step by step (each step timed on its own,
 the first of each pair in turns), on a GPU in blocks of steps (ABBA order), so that drifting
 load on a shared machine hits both; the ratio is taken per round and its median reported.
 On the CPU each step is also timed by this process's CPU time, which counts the cycles the
@@ -74,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile G and D (both loops)")
     p.add_argument("--optim-impl", default="auto", choices=["auto", "foreach", "fused", "single"],
                    help="optim.impl of the trainer; the bare loop uses the same kernel")
+    p.add_argument("--bare-fresh", action="store_true",
+                   help="the bare loop generates a new batch for G's step even where the preset "
+                        "reuses D's (model.reuse_fake): the usual loop, the one to beat")
     p.add_argument("--bare-default-adam", action="store_true",
                    help="the bare loop keeps torch's default Adam (what gankit's choice buys)")
     p.add_argument("--rounds", type=int, default=5, help="alternating rounds per configuration")
@@ -133,6 +139,7 @@ class BareLoop:
     channels_last: bool
     decay: float
     scaler: torch.amp.GradScaler | None = None
+    reuse: bool = False  # model.reuse_fake: G's step takes the batch D judged
     step: int = 0
     perm: torch.Tensor | None = None
     pos: int = 0
@@ -166,16 +173,17 @@ class BareLoop:
         dev = self.data.device
         real = self.next_real()
         self.D.requires_grad_(True)
-        self.G.requires_grad_(False)
-        with torch.no_grad(), self.autocast():
-            fake = self.G(torch.randn(self.batch, self.z_dim, device=dev))
+        self.G.requires_grad_(self.reuse)
+        with torch.set_grad_enabled(self.reuse), self.autocast():
+            kept = self.G(torch.randn(self.batch, self.z_dim, device=dev))
         with self.autocast():
-            loss_d = F.softplus(-self.D(real).float()).mean() + F.softplus(self.D(fake).float()).mean()
+            loss_d = (F.softplus(-self.D(real).float()).mean()
+                      + F.softplus(self.D(kept.detach()).float()).mean())
         self.update(self.opt_d, loss_d)
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         with self.autocast():
-            fake = self.G(torch.randn(self.batch, self.z_dim, device=dev))
+            fake = kept if self.reuse else self.G(torch.randn(self.batch, self.z_dim, device=dev))
             loss_g = F.softplus(-self.D(fake).float()).mean()
         self.update(self.opt_g, loss_g)
         self.step += 1
@@ -208,7 +216,8 @@ def make_bare(trainer: Trainer, args: argparse.Namespace) -> BareLoop:
                     data=trainer.source.tensors["x"], batch=cfg.data.batch_size,
                     z_dim=cfg.model.z_dim, log_every=cfg.train.log_every, opt_g=adam(G.parameters()),
                     opt_d=adam(D.parameters()), amp=args.amp, channels_last=args.channels_last,
-                    decay=cfg.train.ema, scaler=scaler)
+                    decay=cfg.train.ema, scaler=scaler,
+                    reuse=getattr(cfg.model, "reuse_fake", False) and not args.bare_fresh)
 
 
 # ---- timing ---------------------------------------------------------------------------------
@@ -402,6 +411,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(text)
     out = {"device": describe(device), "torch": torch.__version__, "amp": args.amp,
            "optim_impl": args.optim_impl, "bare_default_adam": args.bare_default_adam,
+           "bare_fresh": args.bare_fresh,
            "threads": torch.get_num_threads(), "channels_last": args.channels_last,
            "compile": args.compile, "fp32_peak_gflops": peak, "fp32_peak_before_after": [before, after],
            "bf16_peak_gflops": peak_bf16, "rows": rows, "table": text}
