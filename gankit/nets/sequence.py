@@ -10,7 +10,6 @@ initial state and enters the discriminators as a projection term, as for the ima
 """
 from __future__ import annotations
 
-
 from typing import Sequence
 
 import torch
