@@ -217,7 +217,7 @@ def make_bare(trainer: Trainer, args: argparse.Namespace) -> BareLoop:
                     z_dim=cfg.model.z_dim, log_every=cfg.train.log_every, opt_g=adam(G.parameters()),
                     opt_d=adam(D.parameters()), amp=args.amp, channels_last=args.channels_last,
                     decay=cfg.train.ema, scaler=scaler,
-                    reuse=getattr(cfg.model, "reuse_fake", False) and not args.bare_fresh)
+                    reuse=cfg.model.reuse_fake and not args.bare_fresh)
 
 
 # ---- timing ---------------------------------------------------------------------------------

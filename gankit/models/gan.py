@@ -246,22 +246,11 @@ class GAN(GenerativeModel):
         kept = self.__dict__.pop("_kept_fake", None)  # model.reuse_fake: D's batch, first G phase only
         if kept is not None:
             raw, z, c, y = kept
-            n, batch = len(z), None if y is None else {"y": y}
+            batch = None if y is None else {"y": y}
         else:
-            c = self.batch_conditions(batch)
-            n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
-        logs = {}
-        seeking = self.cfg.model.mode_seeking > 0
-        if seeking and c is not None:  # two halves, one set of conditions
-            n = 2 * (n // 2)
-            c = torch.cat([c[: n // 2]] * 2)
-            if batch is not None and "y" in batch:
-                batch = {**batch, "y": torch.cat([batch["y"][: n // 2]] * 2)}
-        if kept is None:
-            z = self.randn(n, self.z_dim)
+            raw, z, c, batch = self._new_g_batch(batch)
+        n, logs = len(z), {}
         with self.autocast():
-            if kept is None:
-                raw = self.G(z, c)
             fake = self._augment(raw)
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
@@ -270,13 +259,27 @@ class GAN(GenerativeModel):
                 logs["loss/G/aux"] = aux.detach()
             else:
                 loss = self.loss.g_loss(self.D(fake, c).float())
-        if seeking:
+        if self.cfg.model.mode_seeking > 0:
             loss = loss + self.cfg.model.mode_seeking * mode_seeking_term(raw.float(), z, logs)
         if self.cfg.model.pl_weight > 0 and step % self.cfg.model.pl_every == 0:
             loss = loss + self._path_length(n, c, logs)
         logs["grad/G"] = self.optimize("G", loss, self.G)
         logs["loss/G"] = loss.detach()
         return logs
+
+    def _new_g_batch(self, batch: Batch | None):
+        """G's own batch for its update: ``(G(z, c), z, c, batch)``, with the conditions of
+        ``batch``; under mode seeking its second half repeats the first half's conditions."""
+        c = self.batch_conditions(batch)
+        n = len(c) if c is not None else self.cfg.data.batch_size // world_size()
+        if self.cfg.model.mode_seeking > 0 and c is not None:  # two halves, one set of conditions
+            n = 2 * (n // 2)
+            c = torch.cat([c[: n // 2]] * 2)
+            if batch is not None and "y" in batch:
+                batch = {**batch, "y": torch.cat([batch["y"][: n // 2]] * 2)}
+        z = self.randn(n, self.z_dim)
+        with self.autocast():
+            return self.G(z, c), z, c, batch
 
     # ---- small-data and StyleGAN2 extras (train.augment, lazy R1, path length, mixing) --------
     def _setup_extras(self, cfg: RunConfig) -> None:
