@@ -2,7 +2,7 @@
 
 The zip has StyleGAN2-ADA's layout (see :mod:`gankit.data.zipdata`), so both toolkits read
 it. Every image is decoded once, centre-cropped (or stretched) to ``size x size`` and stored
-as an uncompressed PNG; labels come from class sub-folders or a tags file. Unreadable files
+as an uncompressed PNG (rows unfiltered, so a start reads them without Pillow); labels come from class sub-folders or a tags file. Unreadable files
 follow ``--on-bad`` (as ``data.on_bad``: ``error`` stops before anything is written, ``skip``
 leaves them out and counts them); images with identical pixels after resizing are reported
 (and left out with ``--dedupe``). The zip is written to a temporary file and renamed, so an
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ from PIL import Image, ImageOps
 
 from gankit.data import folders
 from gankit.data.conditions import tag_report
-from gankit.data.zipdata import LABELS_FILE
+from gankit.data.zipdata import LABELS_FILE, png_bytes
 from gankit.errors import ConfigError, DataError
 
 CROPS = ("center", "stretch")
@@ -109,11 +108,14 @@ def pack_folder(folder: str | Path, out: str | Path, size: int = 64, crop: str =
                         continue
                 seen.setdefault(key, rel)
                 name = member_name(len(entries))
-                zf.writestr(name, _png(px))
+                zf.writestr(name, png_bytes(px))
                 entries.append([name, label])
             labels = entries if report.class_names else None
             meta = {"labels": labels, "class_names": list(report.class_names)}
             zf.writestr(LABELS_FILE, json.dumps(meta))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the data set is not
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):
@@ -151,13 +153,6 @@ def _decode_stretched(path: Path, size: int, channels: int) -> np.ndarray:
         im.load()
         im = folders._convert(ImageOps.exif_transpose(im), channels)
         return np.array(im.resize((size, size), folders.RESAMPLE), dtype=np.uint8)
-
-
-def _png(pixels: np.ndarray) -> bytes:
-    """An uncompressed PNG (compress_level 0, as dataset_tool.py): fast to decode."""
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "L" if pixels.ndim == 2 else "RGB").save(buf, format="png", compress_level=0)
-    return buf.getvalue()
 
 
 def _progress(items: Iterable[T], total: int, stream=None) -> Iterator[T]:

@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import numpy as np
 import torch
@@ -121,8 +125,66 @@ def _class_of(label: object, name: str, path: Path) -> int:
 
 
 def decode_member(data: bytes, size: int, channels: int) -> np.ndarray:
-    """uint8 pixels of one stored image, centre-cropped and resized to ``size`` as a folder's."""
-    return folders._decode(io.BytesIO(data), size, channels)
+    """uint8 pixels of one stored image, centre-cropped and resized to ``size`` as a folder's.
+
+    A plain PNG already of the asked format (as :func:`png_bytes` writes) is read without
+    Pillow, ~20x faster; any other image goes through the folder decoder."""
+    pixels = _plain_png(data, size, channels)
+    return pixels if pixels is not None else folders._decode(io.BytesIO(data), size, channels)
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOR_TYPES = {1: 0, 3: 2}  # channels -> PNG colour type (grey, RGB)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """A valid PNG of uint8 ``[H, W]`` or ``[H, W, 3]`` pixels, stored as a plain one: rows
+    unfiltered, zlib level 0 (dataset_tool.py also stores PNGs uncompressed; without filters
+    they also read back without Pillow, see :func:`decode_member`)."""
+    h, w = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = np.zeros((h, 1 + w * channels), np.uint8)  # filter byte 0 (None) on every row
+    rows[:, 1:] = pixels.reshape(h, -1)
+    header = struct.pack(">IIBBBBB", w, h, 8, _COLOR_TYPES[channels], 0, 0, 0)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + \
+        _chunk(b"IDAT", zlib.compress(rows.tobytes(), 0)) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _plain_png(data: bytes, size: int, channels: int) -> np.ndarray | None:
+    """The pixels of an 8-bit, non-interlaced, ``size x size`` PNG of ``channels`` whose
+    chunks are only IHDR, IDAT and IEND and whose rows are unfiltered; None otherwise."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    pos, idat, header = 8, [], None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        else:  # a palette, transparency, gamma...: Pillow knows what they mean
+            return None
+    if header != (size, size, 8, _COLOR_TYPES[channels], 0, 0, 0):
+        return None
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error:
+        return None
+    if len(raw) != size * (1 + size * channels):
+        return None
+    rows = np.frombuffer(raw, np.uint8).reshape(size, 1 + size * channels)
+    if rows[:, 0].any():  # filtered rows: leave them to Pillow
+        return None
+    pixels = np.array(rows[:, 1:]).reshape(size, size, channels)  # a writable copy
+    return pixels[:, :, 0] if channels == 1 else pixels
 
 
 class ZipImageDataset(Dataset):
@@ -183,13 +245,19 @@ class ZipImageDataset(Dataset):
 def load_zip_tensor(index: ZipIndex, size: int, channels: int,
                     workers: int = 0) -> tuple[Tensor, Tensor, ScanReport]:
     """Decode a whole packed data set into ``(x float32 [N, C, size, size], y int64 [N],
-    report)``; members that fail to decode are dropped and counted in the report."""
+    report)``; members that fail to decode are dropped and counted in the report.
+
+    Pixels are gathered as uint8 and turned into floats in large blocks: one conversion per
+    image cost as much as reading the image."""
     report = ScanReport([], [], list(index.class_names), root=index.path)
-    x = torch.empty(len(index.names), channels, size, size, dtype=torch.float32)
-    with zipfile.ZipFile(index.path) as zf:
+    pixels = np.empty((len(index.names), size, size, channels), np.uint8)
+    with open(index.path, "rb") as f, zipfile.ZipFile(f) as zf, \
+            mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        read = _member_reader(view, zf)
+
         def decode(name: str) -> np.ndarray | str:
-            try:  # ZipFile serialises reads of its one file handle; decoding runs in parallel
-                return decode_member(zf.read(name), size, channels)
+            try:
+                return decode_member(read(name), size, channels)
             except Exception as e:  # noqa: BLE001 -- counted and skipped below
                 return folders._reason(e)
 
@@ -198,14 +266,41 @@ def load_zip_tensor(index: ZipIndex, size: int, channels: int,
             if isinstance(result, str):
                 report.skip(result, Path(f"{index.path}:{name}"))
                 continue
-            folders._to_tensor(result, out=x[len(report.files)])
+            pixels[len(report.files)] = result.reshape(size, size, channels)
             report.files.append(Path(name))
             report.labels.append(label)
     if not report.files:
         raise DataError(f"no image in '{index.path}' could be decoded ({report.skipped_text()})")
-    if len(report.files) < len(x):
-        x = x[: len(report.files)].clone()
+    x = torch.empty(len(report.files), channels, size, size, dtype=torch.float32)
+    for s in range(0, len(x), _BLOCK):
+        block = torch.from_numpy(pixels[s:s + _BLOCK]).permute(0, 3, 1, 2)
+        x[s:s + _BLOCK].copy_(block).mul_(2.0 / 255.0).sub_(1.0)  # as folders._to_tensor
     return x, torch.tensor(report.labels, dtype=torch.int64), report
+
+
+_BLOCK = 1024  # images converted to float at a time
+_LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # a zip member's local file header (30 bytes)
+
+
+def _member_reader(view: mmap.mmap, zf: zipfile.ZipFile) -> Callable[[str], bytes]:
+    """``name -> bytes``: stored (uncompressed) members are sliced straight from ``view``, a
+    memory map of the zip, without ZipFile's per-member overhead; the others read by ZipFile.
+
+    The PNG inside is checked by its own decoder (zlib's checksum, the expected size)."""
+    infos = {i.filename: i for i in zf.infolist()}
+
+    def read(name: str) -> bytes:
+        info = infos[name]
+        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:  # deflated, encrypted
+            return zf.read(name)
+        start = info.header_offset
+        header = _LOCAL_HEADER.unpack_from(view, start)
+        if header[0] != b"PK\x03\x04":
+            raise zipfile.BadZipFile(f"bad local header for '{name}'")
+        begin = start + _LOCAL_HEADER.size + header[-2] + header[-1]
+        return view[begin:begin + info.compress_size]
+
+    return read
 
 
 def _claims(cfg: DataConfig) -> bool:

@@ -160,3 +160,19 @@ def test_streamed_bad_member_names_the_zip_member(tmp_path, capsys):
             zf.writestr(member_name(i), png_bytes(pixels[i]) if i != 2 else b"\x89PNG broken")
     assert main(train_args(path, tmp_path / "r", "data.resident=no")) == 2
     assert f"cannot read image '{path}:00000/img00000002.png' (corrupt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", [(6, 6, 3), (6, 6)])
+def test_plain_pngs_read_without_pillow_give_pillows_pixels(shape):
+    from gankit.data.zipdata import _plain_png, decode_member, png_bytes
+
+    pixels = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    channels = 3 if len(shape) == 3 else 1
+    data = png_bytes(pixels)
+    assert np.array_equal(np.array(Image.open(io.BytesIO(data))), pixels)  # a valid PNG
+    assert np.array_equal(_plain_png(data, 6, channels), pixels)  # read by the fast path
+    filtered = io.BytesIO()
+    Image.fromarray(pixels).save(filtered, format="png")
+    assert _plain_png(filtered.getvalue(), 6, channels) is None  # Pillow filters its rows
+    assert np.array_equal(decode_member(filtered.getvalue(), 6, channels), pixels)
+    assert _plain_png(data, 5, channels) is None  # another size: resized by the folder decoder
