@@ -306,6 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gankit.data.pack import add_parsers as add_data_parsers
 
     add_data_parsers(sub)  # gankit data pack
+    from gankit.export import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)  # gankit export
     return p
 
 

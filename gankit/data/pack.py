@@ -156,13 +156,17 @@ def _decode_stretched(path: Path, size: int, channels: int) -> np.ndarray:
 
 
 def _progress(items: Iterable[T], total: int, stream=None) -> Iterator[T]:
-    """A tqdm bar on a terminal; otherwise a plain line at every tenth (logs stay readable)."""
+    """A tqdm bar on a terminal (where tqdm is installed); otherwise a plain line at every
+    tenth, so logs and pipes stay readable."""
     stream = stream if stream is not None else sys.stderr
     if stream.isatty():
-        from tqdm import tqdm
-
-        yield from tqdm(items, total=total, unit="img", file=stream, desc="pack")
-        return
+        try:
+            from tqdm import tqdm
+        except ImportError:  # tqdm is not a dependency of gankit: plain lines then
+            pass
+        else:
+            yield from tqdm(items, total=total, unit="img", file=stream, desc="pack")
+            return
     start, step = time.time(), max(1, total // 10)
     for i, item in enumerate(items, 1):
         yield item
