@@ -77,8 +77,8 @@ def exporter(kind: str) -> Callable:
 
 def _export_of(model: nn.Module) -> Export:
     if model.kind not in EXPORTS:
-        raise GankitError(f"model kind '{model.kind}' has no export (its sampling reads more than "
-                          f"its generator nets); exportable kinds: {', '.join(EXPORTS.names())}")
+        raise GankitError(f"model kind '{model.kind}' has no export (only image generators do); "
+                          f"exportable kinds: {', '.join(EXPORTS.names())}")
     return EXPORTS.get(model.kind)
 
 
