@@ -36,6 +36,13 @@ class LoadedRun:
         for batch in self._source().iter_items(batch_size, max_items):
             yield batch["x"]
 
+    def generator(self, live: bool = False):
+        """The run's generator as a :class:`gankit.use.generator.GeneratorHandle` (its EMA
+        copy unless ``live``); one-line Unsupported error for a model without one."""
+        from gankit.use.generator import GeneratorHandle
+
+        return GeneratorHandle.from_model(self.model, use_ema=not live)
+
     def _source(self):
         from gankit.data import build_source
 
@@ -94,3 +101,9 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str
     model.to(device).eval()
     run = Path(run_dir) if Path(run_dir).is_dir() else path.parent.parent
     return LoadedRun(model, cfg, info, run, int(ckpt["step"]))
+
+
+def load_generator(run_dir: str | Path, live: bool = False, device: str | torch.device = "cpu",
+                   which: str = "last"):
+    """A run's generator (EMA unless ``live``) as a :class:`gankit.use.generator.GeneratorHandle`."""
+    return load_run(run_dir, device, which).generator(live)

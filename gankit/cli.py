@@ -16,6 +16,8 @@ from gankit.errors import GankitError, TrainingInterrupted
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; a SIGTERM stop exits 128 + 15
 DEFAULT_PRESET = "mnist_dcgan"  # the main job
+TRUNCATION_HELP = ("psi in [0, 1] toward w_avg for nets with a mapping net (1 = none); else z "
+                   "drawn truncated at this threshold (BigGAN); lower = less variety, more quality")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,12 +84,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gankit.api import load_run
 
     run = load_run(args.run_dir)
-    _truncate(run.model, args.truncation)
     if args.n < 1:
         raise GankitError(f"--n must be at least 1, got {args.n}")
     c = run.model.parse_condition(args.cond, args.n) if args.cond is not None else None
-    g = torch.Generator().manual_seed(args.seed)
-    x = run.model.generate(args.n, generator=g, c=c, use_ema=not args.no_ema)
+    if args.truncation is not None:  # every latent generator truncates alike (gankit.use)
+        x = run.generator(live=args.no_ema).generate(args.n, args.seed, c, args.truncation)
+    else:
+        x = run.model.generate(args.n, generator=torch.Generator().manual_seed(args.seed), c=c,
+                               use_ema=not args.no_ema)
     if args.grid or args.scale != 1:
         from gankit.viz import write_sample_grid
 
@@ -99,45 +103,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
-    from gankit.api import load_run
-    from gankit.viz import save_grid
+    from gankit.use.cli import run_interpolate
 
-    run = load_run(args.run_dir)
-    _truncate(run.model, args.truncation)
-    g = torch.Generator().manual_seed(args.seed)
-    ends = [run.model.sample_inputs(args.rows, generator=g) for _ in range(2)]
-    if "z" not in ends[0]:
-        raise GankitError(f"model kind '{run.cfg.model.kind}' has no latent to interpolate")
-    t = torch.linspace(0, 1, args.steps, device=ends[0]["z"].device)
-    z0, z1 = ends[0]["z"], ends[1]["z"]
-    # spherical interpolation keeps the latent's norm typical of N(0, I) all along the path
-    rows = []
-    for i in range(args.rows):
-        a, b = z0[i], z1[i]
-        omega = torch.arccos(torch.clamp(torch.dot(a / a.norm(), b / b.norm()), -1, 1))
-        so = torch.sin(omega)
-        path = torch.stack([((torch.sin((1 - s) * omega) * a + torch.sin(s * omega) * b) / so)
-                            if so > 1e-6 else (1 - s) * a + s * b for s in t])
-        rows.append(path)
-    inputs = {k: v for k, v in ends[0].items() if k != "z"}
-    z = torch.cat(rows)
-    inputs = {k: v.repeat_interleave(args.steps, 0) for k, v in inputs.items()}
-    inputs["z"] = z
-    x = run.model.decode(inputs, use_ema=not args.no_ema).float().cpu()
-    if x.dim() != 4:
-        raise GankitError("interpolate draws image grids; this run's data are vectors (use gankit sample)")
-    out = Path(args.out or Path(args.run_dir) / "interpolation.png")
-    save_grid(x, out, nrow=args.steps)
-    print(f"wrote {out}")
-    return 0
-
-
-def _truncate(model: torch.nn.Module, psi: float | None) -> None:
-    """``--truncation PSI``: pull StyleGAN2 styles towards their mean (1 = off)."""
-    if psi is not None:
-        from gankit.nets.stylegan2 import set_truncation
-
-        set_truncation(model, psi)
+    return run_interpolate(args)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
@@ -267,8 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-ema", action="store_true", help="use the live generator, not its EMA")
     s.add_argument("--cond", help="condition for conditional models: a class name, label or text")
-    s.add_argument("--truncation", type=float, metavar="PSI",
-                   help="stylegan2: truncation psi in [0, 1] (1 = none; 0.7 trades variety for quality)")
+    s.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
     s.add_argument("--grid", action="store_true", help="one PNG grid (OUT.png, or OUT/grid.png)")
     s.add_argument("--scale", type=int, default=1, help="grid pixels drawn K x K (implies --grid)")
     s.set_defaults(func=cmd_sample)
@@ -287,8 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--steps", type=int, default=10)
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--no-ema", action="store_true")
-    i.add_argument("--truncation", type=float, metavar="PSI", help="stylegan2: truncation psi in [0, 1]")
+    i.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)
+    i.add_argument("--gif", action="store_true", help="an animated GIF (OUT, default RUN/interpolation.gif)")
+    i.add_argument("--frames", type=int, help="frames of the GIF (steps of the grid); default --steps")
     i.set_defaults(func=cmd_interpolate)
+    from gankit.use.cli import add_parsers
+
+    add_parsers(sub)
 
     e = sub.add_parser("eval", help="metrics of a run or of image folders")
     from gankit.metrics.cli import add_eval_arguments

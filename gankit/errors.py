@@ -20,6 +20,11 @@ class CheckpointError(GankitError):
     """A checkpoint that is missing, corrupt or belongs to another model."""
 
 
+class Unsupported(GankitError):
+    """A command asked a net or model for something it does not declare (``mix`` on a net
+    without style layers, ``project`` into w on a DCGAN)."""
+
+
 class TrainingDiverged(GankitError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 

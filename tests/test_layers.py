@@ -29,9 +29,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # measuring samples and runs; training evaluates with them, so they sit below it
     ("metrics", ("gankit.metrics",)),
     ("training", ("gankit.training",)),
+    # using a trained generator: one handle for every generator, projection, directions,
+    # mixing; above the metrics (perceptual features, judges), below the commands
+    ("use", ("gankit.use",)),
     # what a person runs: the library front (api), the commands, the lecture demos, reports
     ("app", ("gankit.api", "gankit.cli", "gankit.__main__", "gankit.explain", "gankit.export",
-             "gankit.metrics.cli", "gankit.viz.browser", "gankit.viz.presets", "gankit.viz.report",
+             "gankit.metrics.cli", "gankit.use.cli", "gankit.viz.browser", "gankit.viz.presets", "gankit.viz.report",
              "gankit.viz.runs", "gankit.viz.sweep", "gankit.viz.svg", "gankit.viz.tune")),
 ]
 

@@ -27,7 +27,7 @@ from torch import nn
 from gankit import distributed
 from gankit.config import RunConfig
 from gankit.data.info import DataInfo
-from gankit.errors import DataError, GankitError
+from gankit.errors import DataError, GankitError, Unsupported
 from gankit.data.folders import to_uint8
 
 if TYPE_CHECKING:
@@ -193,6 +193,16 @@ class GenerativeModel(nn.Module):
     def translate_path(self, source: Path, out: Path, direction: str = "AtoB") -> str:
         """``gankit translate``: map a folder of images (or a text file) to ``out``."""
         raise GankitError(f"model kind '{self.kind}' does not translate; train pix2pix, cyclegan or a style model")
+
+    # Why the commands that use a trained generator (project, directions, edit, mix, export)
+    # cannot use this model; a model with a latent generator overrides latent_generator.
+    no_latent_generator: ClassVar[str] = ("has no generator from a N(0, I) latent to sample, "
+                                          "project or edit")
+
+    def latent_generator(self, use_ema: bool = True) -> nn.Module:
+        """The net ``G(z, raw condition)`` behind the samples (EMA or live), for
+        :mod:`gankit.use`; models without one refuse in one line."""
+        raise Unsupported(f"model kind '{self.kind}' {self.no_latent_generator}")
 
     def net(self, name: str, use_ema: bool = True) -> nn.Module:
         """The EMA copy of a network when there is one and it is asked for, else the live one."""

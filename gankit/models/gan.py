@@ -341,6 +341,9 @@ class GAN(GenerativeModel):
             inputs["c"] = c.to(self.device)
         return inputs
 
+    def latent_generator(self, use_ema: bool = True) -> torch.nn.Module:
+        return self.net("G", use_ema)
+
     @torch.no_grad()
     def decode(self, inputs: dict[str, torch.Tensor], use_ema: bool = True) -> torch.Tensor:
         G = self.net("G", use_ema)

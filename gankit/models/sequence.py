@@ -55,6 +55,7 @@ def check_sequence_data(info: DataInfo, kind: str) -> None:
 
 class SequenceModel(GenerativeModel):
     """An LSTM generator of token sequences, optionally conditioned on the data's labels."""
+    no_latent_generator = "is a sequence model (it writes tokens one by one, with no latent to sample, project or edit)"
 
     def __init__(self, cfg: RunConfig, info: DataInfo):
         super().__init__(cfg, info)

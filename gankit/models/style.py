@@ -63,6 +63,7 @@ class StyleOptions(ModelOptions):
 class StyleTransfer(GenerativeModel):
     kind = "style"
     Options = StyleOptions
+    no_latent_generator = "is a text style translator (its input is a sentence, not a latent); use gankit translate"
 
     def __init__(self, cfg: RunConfig, info: DataInfo):
         super().__init__(cfg, info)

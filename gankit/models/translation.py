@@ -56,6 +56,7 @@ class ImageTranslation(GenerativeModel):
     images, or the kept examples."""
 
     bank: ExampleBank
+    no_latent_generator = "is an image translator (its input is an image, not a latent); use gankit translate"
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return adversarial_optimizers(self, self.G, self.D)

@@ -17,7 +17,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.config import NetConfig
 from gankit.data.info import DataInfo
-from gankit.errors import ConfigError
+from gankit.errors import ConfigError, Unsupported
 from gankit.registry import Registry
 
 # (cfg, info, z_dim, c_dim) -> generator and (cfg, info, c_dim, cond_mode) -> discriminator
@@ -192,6 +192,40 @@ class Generator(nn.Module):
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         """Map the joined input [B, z_dim + c_dim] to samples."""
         raise NotImplementedError
+
+    # ---- what the net declares to the commands that use it (gankit.use) -------------------
+    # A net without a mapping net keeps these defaults: no w space, no style layers, no noise
+    # inputs. The commands ask (through gankit.use.generator) and refuse with these messages.
+    net_name: str = "generator"
+    w_dim: int = 0  # width of w where a mapping net turns z into w
+    num_ws: int = 0  # style layers: the entries of per-layer w+ (0: no styles)
+
+    def map_latent(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """``w [B, w_dim]`` of ``z`` (and the encoded ``c``), for nets with a mapping net."""
+        raise Unsupported(f"the {self.net_name} generator has no mapping net (no w space); "
+                          f"it takes z only")
+
+    def synthesize_ws(self, ws: torch.Tensor) -> torch.Tensor:
+        """Samples from per-layer styles ``ws [B, num_ws, w_dim]``, for nets with styles."""
+        raise Unsupported(f"the {self.net_name} generator has no style layers (no w+ space)")
+
+    def w_average(self) -> torch.Tensor:
+        """The running mean of ``w`` that truncation pulls towards."""
+        raise Unsupported(f"the {self.net_name} generator has no mapping net, so no w_avg")
+
+    def noise_inputs(self) -> list[torch.Tensor]:
+        """The fixed per-layer noise maps of eval mode (none here)."""
+        return []
+
+    def set_noise_inputs(self, maps: list[torch.Tensor]) -> None:
+        """Replace the eval-mode noise maps (a projection optimises them)."""
+        if maps:
+            raise Unsupported(f"the {self.net_name} generator has no noise inputs")
+
+    def latent_weight(self) -> tuple[str, torch.Tensor]:
+        """``(space, A)``: the first weight the latent meets as a matrix ``[out, latent_dim]``
+        (``out`` features are ``A @ latent`` plus terms without the latent); SeFa reads it."""
+        raise Unsupported(f"the {self.net_name} generator declares no latent-facing weight")
 
 
 class Discriminator(nn.Module):

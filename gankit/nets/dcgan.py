@@ -65,8 +65,16 @@ class DCGANGenerator(Generator):
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
+    net_name = "dcgan"
+
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         return self.net(zc[:, :, None, None])
+
+    def latent_weight(self) -> tuple[str, torch.Tensor]:
+        """The first transposed conv on the 1x1 input is a dense map of ``(z, c)``:
+        its weight ``[in, out, k, k]``, z's rows, as ``[out * k * k, z_dim]``."""
+        w = self.net[0].weight[: self.z_dim]
+        return "z", w.reshape(self.z_dim, -1).t()
 
 
 class DCGANDiscriminator(Discriminator):

@@ -61,6 +61,12 @@ class MLPGenerator(Generator):
         self.net = nn.Sequential(*layers)
         self.standardized = StandardizedSpace(shift, scale, math.prod(out_shape))
 
+    net_name = "mlp"
+
+    def latent_weight(self) -> tuple[str, torch.Tensor]:
+        """The first dense layer, z's columns."""
+        return "z", self.net[0].weight[:, : self.z_dim]
+
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         out = self.net(zc)
         if not self.image:

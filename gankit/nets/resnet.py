@@ -118,6 +118,12 @@ class ResNetGenerator(Generator):
         self.out = nn.Sequential(norm2d(norm, channels[-1]), nn.ReLU(),
                                  conv(channels[-1], out_shape[0], 3), nn.Tanh())
 
+    net_name = "resnet"
+
+    def latent_weight(self) -> tuple[str, torch.Tensor]:
+        """The dense projection of ``(z, c)`` to the 4x4 maps, z's columns."""
+        return "z", self.project.weight[:, : self.z_dim]
+
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         h = self.project(zc).reshape(zc.shape[0], -1, START_SIDE, START_SIDE)
         return self.out(self.blocks(h))

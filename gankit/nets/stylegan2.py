@@ -235,6 +235,31 @@ class StyleGAN2Generator(Generator):
         img = self.synthesis(ws)
         return img if self.training else img.clamp(-1, 1)
 
+    # ---- declared to the commands that use the generator (see Generator in nets/common.py) ----
+    net_name = "stylegan2"
+
+    def map_latent(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        """``w [B, w_dim]`` of ``z`` (and the encoded ``c``), neither mixed nor truncated."""
+        check_condition(c, self.c_dim, z.shape[0], "generator")
+        return self.mapping(z, c)
+
+    def w_average(self) -> Tensor:
+        return self.mapping.w_avg
+
+    def noise_inputs(self) -> list[Tensor]:
+        """Each layer's eval-mode noise map ``[1, 1, r, r]`` (or ``[B, 1, r, r]`` once set)."""
+        return [layer.noise_const for layer in self.synthesis.layers]
+
+    def set_noise_inputs(self, maps: list[Tensor]) -> None:
+        for layer, m in zip(self.synthesis.layers, maps, strict=True):
+            layer.noise_const = m
+
+    def latent_weight(self) -> tuple[str, Tensor]:
+        """SeFa in w: every style affine (each modulated conv's and to-RGB's) stacked,
+        ``[sum of their input channels, w_dim]``, with the equalised-rate scale applied."""
+        affines = [m.affine for m in self.synthesis.modules() if isinstance(m, ModulatedConv2d)]
+        return "w", torch.cat([a.weight * a.scale for a in affines])
+
 
 # ---- discriminator ------------------------------------------------------------------------------
 class ResidualDown(nn.Module):

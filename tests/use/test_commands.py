@@ -1,0 +1,87 @@
+"""The commands that use a generator, end to end on a tiny trained run, and their refusals."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+
+TINY_DIGITS = ["data.source=digits", "G.name=mlp", "D.name=mlp", "G.width=16", "D.width=16",
+               "model.z_dim=8", "data.batch_size=32", "train.steps=3", "train.log_every=3",
+               "train.progress=false", "train.ema=0.9"]
+
+
+def run_cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(code, err, pattern):
+    lines = [line for line in err.strip().splitlines() if line]
+    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and pattern in lines[0]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("use") / "digits"
+    assert main(["train", *TINY_DIGITS, "--out", str(run)]) == 0
+    return run
+
+
+def _spread(folder):
+    images = np.stack([np.asarray(Image.open(f), dtype=float) for f in sorted(folder.glob("*.png"))])
+    return images.std(0).mean()
+
+
+def test_sample_truncates_a_net_without_a_mapping_net(digits_run, tmp_path, capsys):
+    assert run_cli(["sample", digits_run, "--n", 40, "--out", tmp_path / "t", "--truncation", 0.01], capsys)[0] == 0
+    assert run_cli(["sample", digits_run, "--n", 40, "--out", tmp_path / "f"], capsys)[0] == 0
+    assert _spread(tmp_path / "t") < 0.1 * _spread(tmp_path / "f")  # z all near 0: one image
+    code, _, err = run_cli(["sample", digits_run, "--n", 2, "--out", tmp_path / "x",
+                            "--truncation", 0], capsys)
+    assert one_line_error(code, err, "threshold > 0")
+
+
+def test_interpolate_writes_a_looping_gif(digits_run, tmp_path, capsys):
+    out = tmp_path / "walk.gif"
+    code, stdout, _ = run_cli(["interpolate", digits_run, "--gif", "--frames", 5, "--rows", 3,
+                               "--out", out, "--truncation", 1.5], capsys)
+    assert code == 0 and str(out) in stdout
+    gif = Image.open(out)
+    assert gif.n_frames == 5 + 3  # forth, then back without repeating the ends
+    assert gif.size == (3 * 8, 8) and gif.info.get("loop") == 0
+    frames = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        frames.append(np.asarray(gif.convert("L"), dtype=float))
+    assert np.abs(frames[0] - frames[4]).mean() > 0  # the ends differ
+    np.testing.assert_array_equal(frames[3], frames[5])  # the way back retraces the way there
+
+
+def test_project_writes_latents_and_resumes(digits_run, tmp_path, capsys):
+    assert run_cli(["sample", digits_run, "--n", 3, "--out", tmp_path / "imgs", "--seed", 5], capsys)[0] == 0
+    args = ["project", digits_run, tmp_path / "imgs", "--out", tmp_path / "p", "--steps", 150, "--batch", 2]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "wrote 3 projections" in out
+    for name in ("00001", "00002", "00003"):
+        assert np.load(tmp_path / "p" / f"{name}.npy").shape == (8,)
+        assert Image.open(tmp_path / "p" / f"{name}.png").size == (8, 8)
+        strip = Image.open(tmp_path / "p" / f"{name}_steps.png")
+        assert strip.size == (9 * 10 + 2, 10 + 2)  # the target and 8 snapshots, 2 px apart
+    summary = __import__("json").loads((tmp_path / "p" / "projection.json").read_text())
+    assert min(v["psnr"] for v in summary.values()) > 25
+    stamp = (tmp_path / "p" / "00002.npy").stat().st_mtime_ns
+    (tmp_path / "p" / "00003.npy").unlink()  # as if stopped before the last image was done
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "2 of 3 images already projected" in out
+    assert (tmp_path / "p" / "00002.npy").stat().st_mtime_ns == stamp
+    assert (tmp_path / "p" / "00003.npy").exists()
+
+
+def test_project_refuses_w_for_a_net_without_a_mapping_net(digits_run, tmp_path, capsys):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    code, _, err = run_cli(["project", digits_run, tmp_path / "a.png", "--out", tmp_path / "p",
+                            "--space", "w"], capsys)
+    assert one_line_error(code, err, "mlp generator has no mapping net")
+    code, _, err = run_cli(["project", digits_run, tmp_path / "missing", "--out", tmp_path / "p"], capsys)
+    assert one_line_error(code, err, "neither an image nor a folder")
