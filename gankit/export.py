@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from gankit.errors import CheckpointError, ConfigError, GankitError
+from gankit.errors import CheckpointError, ConfigError, GankitError, Unsupported
 from gankit.registry import Registry
 
 FORMAT = "gankit-generator"  # the metadata's "format": what a loader checks first
@@ -77,28 +77,37 @@ def exporter(kind: str) -> Callable:
 
 def _export_of(model: nn.Module) -> Export:
     if model.kind not in EXPORTS:
-        raise GankitError(f"model kind '{model.kind}' has no export (only image generators do); "
+        raise Unsupported(f"model kind '{model.kind}' has no export (only image generators do); "
                           f"exportable kinds: {', '.join(EXPORTS.names())}")
     return EXPORTS.get(model.kind)
 
 
 # ---- safetensors ---------------------------------------------------------------------------
 def generator_facts(model: nn.Module) -> dict:
-    """What a loader needs to know without reading the config: JSON-able."""
-    space, shape = model.space, tuple(model.info.shape)
-    cond: dict = {"kind": "image" if model.info.kind in ("paired", "unpaired") else "none"}
-    if space is not None:
-        cond = {"kind": "labels" if space.condition == "label" else "tags",
-                "class_names": list(space.class_names), "vocab": list(space.vocab),
-                "max_len": space.max_len}
-    facts = {"kind": model.kind, "net": model.cfg.G.name, "out_shape": list(shape),
-             "z_dim": int(getattr(model, "z_dim", 0) or 0), "conditioning": cond, "truncation": None}
-    G = getattr(model, "G", None)
-    net = getattr(G, "net", G)
-    if hasattr(getattr(net, "mapping", None), "w_avg"):  # a mapping net: psi pulls w to w_avg
-        prefix = "G.net" if net is not G else "G"
-        facts["truncation"] = {"kind": "psi", "w_avg": f"{prefix}.mapping.w_avg"}
+    """What a loader needs to know without reading the config, JSON-able: for a latent
+    generator, what its :class:`~gankit.use.generator.GeneratorHandle` declares (latent
+    spaces, conditioning, output, truncation) and the weight that holds ``w_avg``."""
+    from gankit.use.generator import GeneratorHandle
+
+    facts = {"kind": model.kind, "net": model.cfg.G.name, "out_shape": list(model.info.shape),
+             "conditioning": {"kind": "image" if model.info.kind in ("paired", "unpaired") else "none"}}
+    try:
+        handle = GeneratorHandle.from_model(model)
+    except Unsupported:  # translators and flows: no latent generator to describe
+        return facts
+    facts.update(json.loads(json.dumps(handle.describe())))  # tuples -> lists, as read back
+    if handle.has_mapping:
+        facts["w_avg"] = _weight_name(model, handle.w_avg())
     return facts
+
+
+def _weight_name(model: nn.Module, tensor: Tensor) -> str:
+    """The key of ``tensor`` among the exported weights (``'G.mapping.w_avg'``)."""
+    for name in model.ema_targets():
+        for key, value in model.net(name).state_dict(keep_vars=True).items():
+            if value is tensor:
+                return f"{name}.{key}"
+    return ""
 
 
 def save_safetensors(run, out: Path, live: bool = False) -> Path:
@@ -212,7 +221,7 @@ def _to_onnx(graph: Graph, path: Path, kind: str) -> None:
                               output_names=[graph.output], dynamic_axes={**axes, graph.output: {0: "batch"}},
                               opset_version=OPSET, dynamo=False)
     except Exception as e:  # noqa: BLE001 -- the exporter raises many types; its message names the op
-        raise GankitError(f"ONNX cannot express the {kind} generator: {_first_line(e)}") from None
+        raise Unsupported(f"ONNX cannot express the {kind} generator: {_first_line(e)}") from None
 
 
 def check_onnx(path: Path, graph: Graph, batch: int = 3, threads: int = 1) -> float:
@@ -262,10 +271,12 @@ class _Sampler(nn.Module):
 
 
 def _truncated(G: nn.Module, z: Tensor, c: Tensor | None, psi: Tensor) -> Tensor:
+    """Through what the net declares (map_latent, w_average, synthesize_ws): the mapping,
+    ``w_avg + psi (w - w_avg)``, the same ``w`` in every style layer, synthesis."""
     encoder = getattr(G, "encoder", None)
     net = G.net if encoder is not None else G
-    w = net.mapping(z, encoder(c) if encoder is not None else None)
-    avg = net.mapping.w_avg
+    w = net.map_latent(z, encoder(c) if encoder is not None else None)
+    avg = net.w_average()
     w = avg + psi * (w - avg)
     return net.synthesize_ws(w.unsqueeze(1).repeat(1, net.num_ws, 1))
 
@@ -306,9 +317,9 @@ def baked(net: nn.Module) -> nn.Module:
 
 @exporter("gan")
 def _gan_graphs(model: nn.Module, use_ema: bool) -> list[Graph]:
-    G = model.net("G", use_ema)
-    net = getattr(G, "net", G)
-    truncation = hasattr(getattr(net, "mapping", None), "w_avg")
+    G = model.latent_generator(use_ema)
+    net = G.net if getattr(G, "encoder", None) is not None else G  # a conditioned wrapper's net
+    truncation = net.w_dim > 0  # a mapping net: psi pulls w towards w_avg
     make = _latent_inputs(model, model.z_dim, truncation)
     names = list(make(1))
     return [Graph("", _Sampler(baked(G), names), make, ("psi",) if truncation else (),

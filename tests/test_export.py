@@ -11,7 +11,7 @@ pytest.importorskip("safetensors")
 ort = pytest.importorskip("onnxruntime")
 
 from gankit import export  # noqa: E402
-from gankit.api import LoadedRun, load_run  # noqa: E402
+from gankit.api import LoadedRun, load_generator, load_run  # noqa: E402
 from gankit.cli import main  # noqa: E402
 from gankit.config import load_config  # noqa: E402
 from gankit.data.conditions import build_vocab  # noqa: E402
@@ -89,12 +89,15 @@ def test_metadata_says_what_a_loader_needs(tmp_path):
     facts = json.loads(meta["generator"])
     assert (meta["format"], meta["weights"], meta["kind"]) == ("gankit-generator", "ema", "gan")
     assert facts["net"] == "stylegan2" and facts["z_dim"] == 8 and facts["out_shape"] == [3, 16, 16]
-    assert facts["truncation"] == {"kind": "psi", "w_avg": "G.mapping.w_avg"}
+    assert facts["w_avg"] == "G.mapping.w_avg" and facts["truncation"] == "psi toward w_avg"
+    assert facts["latent_spaces"]["w+"]["shape"] == [run.model.net("G").num_ws, run.model.net("G").w_dim]
     assert torch.equal(w_avg, run.model.net("G").mapping.w_avg)
     assert json.loads(meta["config"])["G"]["name"] == "stylegan2"
     run = tiny_run("cgan_tags", tmp_path)
     facts = export.generator_facts(run.model)
     assert facts["conditioning"]["kind"] == "tags" and facts["conditioning"]["class_names"] == TAGS
+    assert "w_avg" not in facts and facts["latent_spaces"] == {"z": {"name": "z", "shape": [8], "prior": "normal"}}
+    assert export.generator_facts(tiny_run("cyclegan", tmp_path).model)["conditioning"] == {"kind": "image"}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -178,3 +181,12 @@ def test_cli_export_then_sample_like_the_run(tmp_path, capsys):
                 for f in ("from_run", "from_file")]
     assert all(np.array_equal(a, b) for a, b in zip(*pictures))
     assert main(["export", str(tmp_path / "g.safetensors"), "--format", "bin"]) == 2  # argparse, one line
+
+
+def test_load_generator_gives_the_handle_of_the_exported_net(tmp_path):
+    run = tiny_run("stylegan2", tmp_path)
+    path = export.save_safetensors(run, tmp_path / "g.safetensors")
+    handle, original = load_generator(path), run.generator()
+    assert handle.describe() == original.describe()
+    for psi in (None, 0.6):  # truncation towards the exported w_avg, as in the run
+        assert torch.equal(handle.generate(4, seed=2, truncation=psi), original.generate(4, seed=2, truncation=psi))
