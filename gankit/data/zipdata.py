@@ -14,6 +14,7 @@ makes training start fast (BENCHMARKS.md, "Export and data").
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import mmap
@@ -21,9 +22,9 @@ import os
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -49,10 +50,11 @@ class ZipIndex:
     names: list[str]
     labels: list[int]
     class_names: list[str]
+    infos: dict[str, zipfile.ZipInfo] = field(default_factory=dict, repr=False)  # name -> entry
 
     def native_format(self) -> tuple[int, int]:
         """``(shorter side, channels)`` of the first image."""
-        with zipfile.ZipFile(self.path) as zf, Image.open(io.BytesIO(zf.read(self.names[0]))) as im:
+        with open_members(self) as read, Image.open(io.BytesIO(read(self.names[0]))) as im:
             return min(im.size), 1 if im.mode in folders._GRAY_MODES else 3
 
 
@@ -66,25 +68,26 @@ def read_index(path: str | Path) -> ZipIndex:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = zf.namelist()
-            meta = json.loads(zf.read(LABELS_FILE)) if LABELS_FILE in members else {}
+            infos = {i.filename: i for i in zf.infolist()}
+            meta = json.loads(zf.read(LABELS_FILE)) if LABELS_FILE in infos else {}
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise DataError(f"cannot read zip data set '{path}' ({e}); pack one with: gankit data pack "
                         "FOLDER --out DATA.zip") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise DataError(f"'{path}': {LABELS_FILE} is not valid JSON ({e})") from None
-    names = sorted(n for n in members if _is_image_member(n))
+    names = sorted(n for n in infos if _is_image_member(n))
     if not names:
         raise DataError(f"zip data set '{path}' holds no images ({'/'.join(IMAGE_EXTENSIONS)})")
     labels, class_names = _read_labels(meta, names, path)
-    return ZipIndex(path, names, labels, class_names)
+    return ZipIndex(path, names, labels, class_names, {n: infos[n] for n in names})
 
 
 def _is_image_member(name: str) -> bool:
-    parts = PurePosixPath(name).parts
+    """An image file, not hidden (string operations: pathlib costs seconds on 70k names)."""
+    parts = name.split("/")
     hidden = any(p.startswith(".") for p in parts)  # e.g. macOS's __MACOSX/._x.png copies too
     return not name.endswith("/") and not hidden and "__MACOSX" not in parts \
-        and PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+        and name[name.rfind("."):].lower() in IMAGE_EXTENSIONS
 
 
 def _read_labels(meta: object, names: list[str], path: Path) -> tuple[list[int], list[str]]:
@@ -247,31 +250,32 @@ def load_zip_tensor(index: ZipIndex, size: int, channels: int,
     """Decode a whole packed data set into ``(x float32 [N, C, size, size], y int64 [N],
     report)``; members that fail to decode are dropped and counted in the report.
 
-    Pixels are gathered as uint8 and turned into floats in large blocks: one conversion per
-    image cost as much as reading the image."""
+    Plain PNGs (see :func:`decode_member`) are read in this thread: a thread pool's
+    bookkeeping would cost more than their decoding. Pixels are gathered as uint8 and turned
+    into floats in large blocks: one conversion per image cost as much as reading it."""
     report = ScanReport([], [], list(index.class_names), root=index.path)
     pixels = np.empty((len(index.names), size, size, channels), np.uint8)
-    with open(index.path, "rb") as f, zipfile.ZipFile(f) as zf, \
-            mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
-        read = _member_reader(view, zf)
-
+    kept: list[int] = []
+    with open_members(index) as read:
         def decode(name: str) -> np.ndarray | str:
             try:
                 return decode_member(read(name), size, channels)
             except Exception as e:  # noqa: BLE001 -- counted and skipped below
                 return folders._reason(e)
 
-        for name, label, result in zip(index.names, index.labels,
-                                       folders._ordered_map(decode, index.names, workers)):
+        if not isinstance(decode(index.names[0]), str) and \
+                _plain_png(read(index.names[0]), size, channels) is not None:
+            workers = 1
+        for i, result in enumerate(folders._ordered_map(decode, index.names, workers)):
             if isinstance(result, str):
-                report.skip(result, Path(f"{index.path}:{name}"))
+                report.skip(result, Path(f"{index.path}:{index.names[i]}"))
                 continue
-            pixels[len(report.files)] = result.reshape(size, size, channels)
-            report.files.append(Path(name))
-            report.labels.append(label)
-    if not report.files:
+            pixels[len(kept)] = result.reshape(size, size, channels)
+            kept.append(i)
+    if not kept:
         raise DataError(f"no image in '{index.path}' could be decoded ({report.skipped_text()})")
-    x = torch.empty(len(report.files), channels, size, size, dtype=torch.float32)
+    report.labels = [index.labels[i] for i in kept]
+    x = torch.empty(len(kept), channels, size, size, dtype=torch.float32)
     for s in range(0, len(x), _BLOCK):
         block = torch.from_numpy(pixels[s:s + _BLOCK]).permute(0, 3, 1, 2)
         x[s:s + _BLOCK].copy_(block).mul_(2.0 / 255.0).sub_(1.0)  # as folders._to_tensor
@@ -282,25 +286,33 @@ _BLOCK = 1024  # images converted to float at a time
 _LOCAL_HEADER = struct.Struct("<4s5H3I2H")  # a zip member's local file header (30 bytes)
 
 
-def _member_reader(view: mmap.mmap, zf: zipfile.ZipFile) -> Callable[[str], bytes]:
-    """``name -> bytes``: stored (uncompressed) members are sliced straight from ``view``, a
-    memory map of the zip, without ZipFile's per-member overhead; the others read by ZipFile.
+@contextlib.contextmanager
+def open_members(index: ZipIndex) -> Iterator[Callable[[str], bytes]]:
+    """``name -> bytes`` for the members of ``index``: stored (uncompressed) ones sliced
+    straight from a memory map of the zip, without ZipFile's per-member overhead and without
+    reading its directory again; the others read by ZipFile.
 
     The PNG inside is checked by its own decoder (zlib's checksum, the expected size)."""
-    infos = {i.filename: i for i in zf.infolist()}
+    with open(index.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        opened: list[zipfile.ZipFile] = []
 
-    def read(name: str) -> bytes:
-        info = infos[name]
-        if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:  # deflated, encrypted
-            return zf.read(name)
-        start = info.header_offset
-        header = _LOCAL_HEADER.unpack_from(view, start)
-        if header[0] != b"PK\x03\x04":
-            raise zipfile.BadZipFile(f"bad local header for '{name}'")
-        begin = start + _LOCAL_HEADER.size + header[-2] + header[-1]
-        return view[begin:begin + info.compress_size]
+        def read(name: str) -> bytes:
+            info = index.infos.get(name)
+            if info is None or info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+                if not opened:  # deflated or encrypted: ZipFile knows how
+                    opened.append(zipfile.ZipFile(f))
+                return opened[0].read(name)
+            header = _LOCAL_HEADER.unpack_from(view, info.header_offset)
+            if header[0] != b"PK\x03\x04":
+                raise zipfile.BadZipFile(f"bad local header for '{name}'")
+            begin = info.header_offset + _LOCAL_HEADER.size + header[-2] + header[-1]
+            return view[begin:begin + info.compress_size]
 
-    return read
+        try:
+            yield read
+        finally:
+            for zf in opened:
+                zf.close()
 
 
 def _claims(cfg: DataConfig) -> bool:
