@@ -2,7 +2,9 @@
 
 Each measurement is a fresh process (imports included) training the anime64 preset for one
 step on one thread: ``python benchmarks/data_start.py DATA [DATA ...] --runs 2`` prints one
-line per (data, run) with the seconds to the first step and the peak resident memory.
+line per (data, run) with the seconds to the first step (wall clock, and the CPU time of the
+process: on a shared machine the wall clock includes other processes' turns), the peak
+resident memory, and the machine's load average.
 DATA is an image folder or a packed zip (gankit data pack FOLDER --out DATA.zip).
 """
 from __future__ import annotations
@@ -33,9 +35,12 @@ def one(data: str, preset: str) -> dict:
         trainer.run_steps(1)
         seconds = time.perf_counter() - START
         items = trainer.source.info.size
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"data": data, "seconds_to_first_step": round(seconds, 2), "peak_rss_mb": round(rss_mb),
-            "items": items}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds too: on a shared machine the wall clock also counts other processes' turns
+    return {"data": data, "seconds_to_first_step": round(seconds, 2),
+            "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024), "items": items,
+            "load_avg_1min": round(os.getloadavg()[0], 1)}
 
 
 def main() -> None:

@@ -85,7 +85,7 @@ def pack_folder(folder: str | Path, out: str | Path, size: int = 64, crop: str =
     folders._check_format(size, channels)
     decode = _decoder(size, channels, crop)
     result = PackResult(Path(out), 0, size, channels, list(report.class_names),
-                        skipped={r: n for r, n in report.skipped.items() if r in _BAD})
+                        skipped=dict(report.skipped))
     seen: dict[bytes, str] = {}
     entries = []
     Path(out).parent.mkdir(parents=True, exist_ok=True)

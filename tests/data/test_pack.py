@@ -72,7 +72,7 @@ def test_tags_become_classes_and_text_conditions_read_them(tmp_path):
     (tmp_path / "tags.txt").write_text("cat/0.png\tred_hair\ncat/1.jpg\tblue_eyes\n"
                                        "dog/0.png, red_hair\ndog/1.jpg, blue_eyes smile\n")
     result = pack_folder(folder, tmp_path / "t.zip", size=8, tags=tmp_path / "tags.txt")
-    assert result.count == 4 and result.skipped == {}  # cat/2.png has no tags line
+    assert result.count == 4 and result.skipped == {"no tags": 1}  # cat/2.png has no tags line
     assert result.class_names == ["blue_eyes", "blue_eyes smile", "red_hair"]
     cfg = load_config(None, [f"data.source={tmp_path / 't.zip'}", "data.condition=text"]).data
     tensors, _, info = load_tensors(cfg, 0)
