@@ -180,6 +180,8 @@ def test_cli_export_then_sample_like_the_run(tmp_path, capsys):
     pictures = [[np.array(Image.open(tmp_path / f / f"{i:05d}.png")) for i in range(1, 7)]
                 for f in ("from_run", "from_file")]
     assert all(np.array_equal(a, b) for a, b in zip(*pictures))
+    assert main(["export", str(tmp_path / "g.safetensors"), "--format", "onnx"]) == 0  # from the file
+    assert (tmp_path / "generator.onnx").is_file()
     assert main(["export", str(tmp_path / "g.safetensors"), "--format", "bin"]) == 2  # argparse, one line
 
 
