@@ -93,7 +93,10 @@ def generator_facts(model: nn.Module) -> dict:
              "conditioning": {"kind": "image" if model.info.kind in ("paired", "unpaired") else "none"}}
     try:
         handle = GeneratorHandle.from_model(model)
-    except Unsupported:  # translators and flows: no latent generator to describe
+    except Unsupported:  # the VAE's decoder, the flow, translators: no handle to ask
+        latent = int(getattr(model, "z_dim", 0) or getattr(model, "dims", 0))
+        if latent:
+            facts["latent_spaces"] = {"z": {"name": "z", "shape": [latent], "prior": "normal"}}
         return facts
     facts.update(json.loads(json.dumps(handle.describe())))  # tuples -> lists, as read back
     if handle.has_mapping:

@@ -97,7 +97,10 @@ def test_metadata_says_what_a_loader_needs(tmp_path):
     facts = export.generator_facts(run.model)
     assert facts["conditioning"]["kind"] == "tags" and facts["conditioning"]["class_names"] == TAGS
     assert "w_avg" not in facts and facts["latent_spaces"] == {"z": {"name": "z", "shape": [8], "prior": "normal"}}
-    assert export.generator_facts(tiny_run("cyclegan", tmp_path).model)["conditioning"] == {"kind": "image"}
+    translator = export.generator_facts(tiny_run("cyclegan", tmp_path).model)
+    assert translator["conditioning"] == {"kind": "image"} and "latent_spaces" not in translator
+    assert export.generator_facts(tiny_run("vae", tmp_path).model)["latent_spaces"]["z"]["shape"] == [4]
+    assert export.generator_facts(tiny_run("flow", tmp_path).model)["latent_spaces"]["z"]["shape"] == [64]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
