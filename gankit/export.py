@@ -113,8 +113,18 @@ def _weight_name(model: nn.Module, tensor: Tensor) -> str:
     return ""
 
 
+def _require(*modules: str) -> None:
+    """A one-line error naming the extra to install when an optional package is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise GankitError(f"gankit export needs {', '.join(missing)}: pip install 'gankit[export]'")
+
+
 def save_safetensors(run, out: Path, live: bool = False) -> Path:
     """Write the run's sampling nets and their metadata to ``out`` (atomically)."""
+    _require("safetensors")
     from safetensors.torch import save_file
 
     model = run.model
@@ -161,6 +171,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    _require("safetensors")
     from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
@@ -191,6 +202,7 @@ class OnnxResult:
 
 def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[OnnxResult]:
     """Export each graph of the run's kind to ONNX and check it with onnxruntime."""
+    _require("onnx", "onnxruntime")
     graphs = _export_of(run.model).graphs(run.model, not live)
     results = []
     for graph in graphs:

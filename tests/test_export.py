@@ -166,6 +166,15 @@ def test_refusals_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
         export.save_safetensors(LoadedRun(glo, cfg, glo.info, tmp_path, 0), tmp_path / "x.safetensors")
 
 
+def test_a_missing_package_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else find(name))
+    with pytest.raises(GankitError, match=r"gankit export needs onnxruntime: pip install 'gankit\[export\]'"):
+        export.save_onnx(tiny_run("dcgan", tmp_path), tmp_path / "g.onnx")
+
+
 def test_cli_export_then_sample_like_the_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "--data", "digits", "--out", str(run_dir), "data.image_size=8",
