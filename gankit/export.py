@@ -226,7 +226,7 @@ def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[
 
 def _to_onnx(graph: Graph, path: Path, kind: str) -> None:
     """torch.onnx's TorchScript exporter (``dynamo=False``): 0.4 s for the anime64 DCGAN where
-    the dynamo exporter took 7-20 s, with the same max difference to torch (BENCHMARKS.md,
+    the dynamo exporter took 6-15 s, with the same max difference to torch (BENCHMARKS.md,
     "Export and data"); it also needs no onnxscript."""
     inputs = graph.make_inputs(2)
     axes = {name: {0: "batch"} for name in inputs if name not in graph.unbatched}
