@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -33,6 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from gankit.data.pack import atomic_output
 from gankit.errors import CheckpointError, ConfigError, GankitError, Unsupported
 from gankit.registry import Registry
 
@@ -136,7 +135,7 @@ def save_safetensors(run, out: Path, live: bool = False) -> Path:
                 "weights": "live" if live else "ema", "step": str(run.step),
                 "config": json.dumps(run.cfg.to_dict()), "info": json.dumps(asdict(run.info)),
                 "generator": json.dumps(generator_facts(model))}
-    with _atomic(out) as tmp:
+    with atomic_output(Path(out)) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return out
 
@@ -213,7 +212,7 @@ def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[
             graph.reference.eval()
         path = out if not graph.suffix else out.with_name(f"{out.stem}_{graph.suffix}{out.suffix}")
         start = time.perf_counter()
-        with _atomic(path) as tmp:
+        with atomic_output(path) as tmp:
             _to_onnx(graph, tmp, run.model.kind)
             seconds = time.perf_counter() - start
             diff = check_onnx(tmp, graph, check_batch)
@@ -402,30 +401,6 @@ def _cyclegan_graphs(model: nn.Module, use_ema: bool) -> list[Graph]:
 
 
 # ---- files and the command -------------------------------------------------------------------
-class _atomic:
-    """``with _atomic(path) as tmp``: write ``tmp`` in ``path``'s folder, renamed to ``path``
-    on success and removed on failure, so no half-written export is ever left."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, kind, value, tb) -> None:
-        if kind is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from gankit.api import load_run
 
