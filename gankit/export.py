@@ -361,6 +361,8 @@ class _FlowSampler(nn.Module):
 
 @exporter("flow")
 def _flow_graphs(model: nn.Module, use_ema: bool) -> list[Graph]:
+    """The inverse flow and the map to data space; ``z`` is drawn by the caller (gankit
+    samples N(0, T^2) with ``model.temperature`` = T)."""
     def make(n: int) -> dict[str, Tensor]:
         return {"z": torch.randn(n, model.dims, generator=torch.Generator().manual_seed(n))}
 
