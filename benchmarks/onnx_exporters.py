@@ -2,6 +2,7 @@
 generator: export seconds (each twice, after one warm-up export for the imports) and the
 max abs difference of onnxruntime to torch on a batch of 3.
 
+    pip install onnxscript   # the dynamo exporter's dependency (gankit itself does not need it)
     OMP_NUM_THREADS=1 python benchmarks/onnx_exporters.py
 """
 from __future__ import annotations
