@@ -59,14 +59,16 @@ def rand_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
 
 
 def rand_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
-    """Zero a square of ``ratio`` times the image size at a random place in each image."""
+    """Zero a square of ``ratio`` times the image size (16x16 at 32 px) in each image; its
+    centre is uniform over [0, H] x [0, W] (DiffAugment's reference: for an even side the hole
+    spans rows ``c - side/2 .. c + side/2 - 1``, so a centre of 0 or H leaves half of it in)."""
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h, (n, 1, 1), device=x.device)
-    cx = torch.randint(0, w, (n, 1, 1), device=x.device)
-    ys = torch.arange(h, device=x.device).view(1, h, 1)
-    xs = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((ys - cy).abs() * 2 < ch) & ((xs - cx).abs() * 2 < cw)
+    cy = torch.randint(0, h + 1 - ch % 2, (n, 1, 1), device=x.device)
+    cx = torch.randint(0, w + 1 - cw % 2, (n, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1) - (cy - ch // 2)  # row within the hole
+    xs = torch.arange(w, device=x.device).view(1, 1, w) - (cx - cw // 2)
+    inside = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
