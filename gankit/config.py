@@ -33,6 +33,8 @@ class DataConfig:
     on_bad: str = "error"  # error | skip: an unreadable image met while streaming a folder
     resident: str = "auto"  # auto | yes | no: keep the whole data set on the device as one tensor
     resident_max_mb: int = 2048  # auto keeps data resident below this size
+    # large folders decode once into a pixel cache here ("" = ~/.cache/gankit/folders, none = off)
+    cache_dir: str = ""
     toy_samples: int = 100_000  # size of a synthetic toy data set
     standardize: bool = True  # vector data: nets work on centred, unit-RMS points (any scale carries over)
     condition: str = "none"  # none | label | text: what the optional condition c is
@@ -369,7 +371,7 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
 # whether a corrupt file found mid-run stops the run (it says to resume with =skip).
 RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                "train.progress", "train.threads", "train.device", "eval.every", "data.workers",
-               "data.on_bad")
+               "data.on_bad", "data.cache_dir")
 
 
 def check_resume_override(key: str) -> None:

@@ -47,8 +47,14 @@ def check_config(cfg: RunConfig) -> None:
     """Build the data and the model of ``cfg`` on the CPU as training would, then drop them:
     each key is checked by the code that reads it, so ``gankit train --dry-run`` is a full
     check (an unknown loss or norm, a bad size, a missing data folder) without a run folder."""
+    from gankit.data.folders import PLANNING
+
     resolve_device(cfg.train.device)
-    source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    planning = PLANNING.set(True)  # a folder says what it holds and would cost, decodes nothing
+    try:
+        source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    finally:
+        PLANNING.reset(planning)
     check_eval_metrics(cfg, source.info)
     model = build_model(cfg, source.info)
     model.configure_optimizers()
