@@ -15,8 +15,11 @@ follow the data's. With ``data.condition=none`` (the default) nothing of this is
 which penalises a generator whose samples look alike (:mod:`gankit.nets.pack`).
 
 Small-data and StyleGAN2 extras (each off by default): ``train.augment`` augments every image
-D sees (:mod:`gankit.nets.augment`); ``model.reg_every=k`` computes D's penalty every k-th
-step with k times the weight (lazy regularisation, Karras et al. 2020); with
+D sees (:mod:`gankit.nets.augment`), and R1 is then taken at the un-augmented reals through
+the augmentation (as StyleGAN2-ADA does); ``model.reg_every=k`` computes D's penalty every k-th
+step with k times the weight (lazy regularisation, Karras et al. 2020), and D's Adam then runs
+at ``lr * c`` with betas ``beta ** c``, ``c = k / (k + 1)`` (likewise G's with a lazy path
+length), as StyleGAN2 does; with
 ``G.name=stylegan2``, ``model.style_mixing`` and ``model.pl_weight`` (path-length
 regularisation every ``model.pl_every`` steps) act on the generator.
 
