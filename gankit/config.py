@@ -33,6 +33,8 @@ class DataConfig:
     on_bad: str = "error"  # error | skip: an unreadable image met while streaming a folder
     resident: str = "auto"  # auto | yes | no: keep the whole data set on the device as one tensor
     resident_max_mb: int = 2048  # auto keeps data resident below this size
+    # large folders decode once into a pixel cache here ("" = ~/.cache/gankit/folders, none = off)
+    cache_dir: str = ""
     toy_samples: int = 100_000  # size of a synthetic toy data set
     standardize: bool = True  # vector data: nets work on centred, unit-RMS points (any scale carries over)
     condition: str = "none"  # none | label | text: what the optional condition c is
@@ -101,10 +103,11 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = torch's default
     progress: bool = True
     sync_bn: bool = False  # SyncBatchNorm under DDP
-    # Augmentation of D's inputs for small data (model.kind=gan): none | diffaugment | ada
+    # Augmentation of D's inputs for small data (model.kind=gan): none | diffaugment |
+    # ada-lite (ADA's controller over a reduced pipeline; ``ada`` is its old name)
     augment: str = "none"
-    ada_target: float = 0.6  # ada: the E[sign(D(real))] that p is steered towards
-    ada_kimg: float = 100.0  # ada: thousands of images over which p could move from 0 to 1
+    ada_target: float = 0.6  # ada-lite: the E[sign(D(real) - threshold)] p is steered towards
+    ada_kimg: float = 500.0  # ada-lite: thousands of images over which p could cross [0, 1]
 
 
 @dataclass
@@ -368,7 +371,7 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
 # whether a corrupt file found mid-run stops the run (it says to resume with =skip).
 RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                "train.progress", "train.threads", "train.device", "eval.every", "data.workers",
-               "data.on_bad")
+               "data.on_bad", "data.cache_dir")
 
 
 def check_resume_override(key: str) -> None:
@@ -413,14 +416,15 @@ def validate(cfg: RunConfig) -> None:
 
 def _validate_augment(cfg: RunConfig) -> None:
     t = cfg.train
-    if t.augment not in ("none", "diffaugment", "ada"):
-        raise ConfigError(f"train.augment must be one of none, diffaugment, ada; got '{t.augment}'")
+    if t.augment not in ("none", "diffaugment", "ada-lite", "ada"):
+        raise ConfigError("train.augment must be one of none, diffaugment, ada-lite (or its old "
+                          f"name ada); got '{t.augment}'")
     if t.augment != "none" and cfg.model.kind != "gan":
         raise ConfigError(f"train.augment applies to model.kind=gan, not '{cfg.model.kind}'; "
                           "set train.augment=none")
-    if t.augment != "ada" and (t.ada_target != 0.6 or t.ada_kimg != 100.0):
-        raise ConfigError("train.ada_target and train.ada_kimg apply to train.augment=ada; "
-                          "drop them or set train.augment=ada")
+    if t.augment not in ("ada-lite", "ada") and (t.ada_target != 0.6 or t.ada_kimg != 500.0):
+        raise ConfigError("train.ada_target and train.ada_kimg apply to train.augment=ada-lite; "
+                          "drop them or set train.augment=ada-lite")
     if not 0.0 < t.ada_target < 1.0 or t.ada_kimg <= 0:
         raise ConfigError(f"train.ada_target must be in (0, 1) and train.ada_kimg > 0, got "
                           f"{t.ada_target} and {t.ada_kimg}")

@@ -115,5 +115,9 @@ def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0
     tensors, dataset, info = load_tensors(cfg, seed)
     if tensors is not None:
         return ResidentSource(tensors, info, cfg.batch_size, seed, device, rank, world)
-    return StreamingSource(dataset, info, cfg.batch_size, seed, device, cfg.workers, rank, world,
+    from gankit.data.folders import available_cores
+
+    # more workers than cores only queue for the same CPUs (and make torch warn)
+    workers = min(cfg.workers, available_cores())
+    return StreamingSource(dataset, info, cfg.batch_size, seed, device, workers, rank, world,
                            on_bad=cfg.on_bad)

@@ -28,6 +28,7 @@ EXIF orientation is applied; transparent pixels are composited onto white.
 """
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import os
 import warnings
@@ -421,10 +422,249 @@ def _ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = 0,
     Pillow releases the GIL while it reads, decodes and resizes, so threads help.
     """
     items = list(items)
-    workers = workers or min(8, os.cpu_count() or 1)
+    workers = workers or min(8, available_cores())
     if workers <= 1 or len(items) < 2:
         yield from map(fn, items)
         return
     with ThreadPoolExecutor(workers) as pool:
         for start in range(0, len(items), chunk):
             yield from pool.map(fn, items[start:start + chunk])
+
+
+# ---- the pixel cache of a large folder -------------------------------------------------------
+# A 33k-image folder of JPEGs costs minutes of decoding at every start (and in every DataLoader
+# epoch when streamed). Decoded once at the training size, its uint8 pixels fit one .npy file
+# that the next run and ``gankit eval`` map into memory in a second.
+CACHE_MIN_FILES = 2000  # below this a folder decodes in seconds: no cache file
+CACHE_VERSION = 1  # bump when decoding changes what pixels a file gives
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cache_root(setting: str) -> Path | None:
+    """Where folder caches live: ``data.cache_dir``, or ``folders/`` in gankit's cache
+    (``$GANKIT_CACHE``, else ``~/.cache/gankit``) when empty; None for ``none`` (no cache)."""
+    if setting == "none":
+        return None
+    if setting:
+        return Path(setting).expanduser()
+    return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit") / "folders"
+
+
+def cache_path(report: ScanReport, size: int, channels: int, root: Path) -> Path:
+    """The cache file of ``report``'s files at ``size``/``channels``: keyed by the folder's
+    path and every file's relative path, modification time and length, so any change to the
+    folder (a file added, replaced or touched) makes a new cache."""
+    import hashlib
+
+    assert report.root is not None
+    digest = hashlib.sha256(f"v{CACHE_VERSION} {report.root.resolve()} {size} {channels}\n".encode())
+    for path in report.files:
+        st = os.stat(path)
+        digest.update(f"{path.relative_to(report.root)}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+    name = "".join(c if c.isalnum() or c in "-_" else "_" for c in report.root.resolve().name)
+    return root / f"{name}-{size}px-{channels}c-{digest.hexdigest()[:20]}.npy"
+
+
+@dataclass
+class CachedPixels:
+    """A folder's decoded pixels: ``path`` (uint8 ``[N, size, size, C]`` .npy over every scanned
+    file), ``rows`` (the rows of the files that decoded) and the report of those files."""
+
+    path: Path
+    rows: list[int]
+    report: ScanReport
+    hit: bool  # read from an earlier run's cache rather than decoded now
+
+    def array(self) -> np.ndarray:
+        return np.load(self.path, mmap_mode="r")
+
+
+def cached_pixels(report: ScanReport, size: int, channels: int, root: Path,
+                  workers: int = 0) -> CachedPixels:
+    """The pixels of ``report``'s files, from the cache under ``root`` or decoded into it
+    (with progress on stderr); files that fail to decode are counted in the returned report."""
+    import json
+
+    _check_format(size, channels)
+    npy = cache_path(report, size, channels, root)
+    meta = npy.with_suffix(".json")
+    if npy.is_file() and meta.is_file():
+        bad = {int(k): v for k, v in json.loads(meta.read_text())["bad"].items()}
+        return CachedPixels(npy, *_kept(report, bad), hit=True)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = npy.with_name(npy.name + f".{os.getpid()}.tmp")
+    try:
+        bad = _decode_into(report, size, channels, tmp, workers)
+        os.replace(tmp, npy)
+    finally:
+        tmp.unlink(missing_ok=True)
+    tmp_meta = meta.with_name(meta.name + f".{os.getpid()}.tmp")
+    tmp_meta.write_text(json.dumps({"root": str(report.root), "files": len(report.files),
+                                    "size": size, "channels": channels, "bad": bad}))
+    os.replace(tmp_meta, meta)
+    return CachedPixels(npy, *_kept(report, bad), hit=False)
+
+
+def _kept(report: ScanReport, bad: dict[int, str]) -> tuple[list[int], ScanReport]:
+    out = dataclasses.replace(report, files=[], labels=[], skipped=dict(report.skipped),
+                              examples=dict(report.examples))
+    rows = []
+    for i, (path, label) in enumerate(zip(report.files, report.labels)):
+        if i in bad:
+            out.skip(bad[i], path)
+        else:
+            rows.append(i)
+            out.files.append(path)
+            out.labels.append(label)
+    if not rows:
+        raise _no_usable(out)
+    return rows, out
+
+
+def _decode_into(report: ScanReport, size: int, channels: int, path: Path,
+                 workers: int) -> dict[int, str]:
+    """Decode every file into a new uint8 .npy at ``path``; {row: reason} of those that fail."""
+    n = len(report.files)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, size, size, channels))
+    bad: dict[int, str] = {}
+    decode = _safe_decoder(size, channels)
+    progress = _Progress(n, f"decoding {n} images of '{report.root}' at {size} px into the cache")
+    for i, result in enumerate(_ordered_map(decode, report.files, workers or available_cores())):
+        if isinstance(result, str):
+            bad[i] = result
+        else:
+            arr[i] = result.reshape(size, size, channels)
+        progress.update(i + 1)
+    progress.close()
+    arr.flush()
+    del arr
+    return bad
+
+
+class _Progress:
+    """tqdm on a terminal (when installed), else a plain line every 10% (logs stay short)."""
+
+    def __init__(self, total: int, what: str):
+        import sys
+        import time
+
+        self.total, self.what, self.start, self.shown = total, what, time.monotonic(), 0
+        self.bar = None
+        if sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total, desc="data", unit="img", leave=False)
+            except ImportError:
+                pass
+        if self.bar is None:
+            print(f"data: {what}", file=sys.stderr, flush=True)
+
+    def update(self, done: int) -> None:
+        import sys
+        import time
+
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+        elif done * 10 // self.total > self.shown * 10 // self.total or done == self.total:
+            self.shown = done
+            print(f"data: {done}/{self.total} decoded ({time.monotonic() - self.start:.0f} s)",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class CachedFolderDataset(Dataset):
+    """Items ``{'x', 'y'}`` read from a folder's pixel cache: no decoding while training. The
+    array is opened in each process on first use (a memory map does not pickle to workers)."""
+
+    def __init__(self, cache: CachedPixels):
+        self.path, self.rows = str(cache.path), list(cache.rows)
+        self.labels = list(cache.report.labels)
+        self.class_names = list(cache.report.class_names)
+        self._arr: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_arr": None}
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if self._arr is None:
+            self._arr = np.load(self.path, mmap_mode="r")
+        pixels = np.array(self._arr[self.rows[index]])
+        return {"x": _to_tensor(pixels[..., 0] if pixels.shape[-1] == 1 else pixels),
+                "y": torch.tensor(self.labels[index])}
+
+
+def pixels_to_tensor(arr: np.ndarray, rows: list[int]) -> Tensor:
+    """uint8 ``[N, H, W, C]`` rows -> float32 ``[n, C, H, W]`` in [-1, 1], in chunks."""
+    n, (h, w, c) = len(rows), arr.shape[1:]
+    x = torch.empty(n, c, h, w, dtype=torch.float32)
+    for start in range(0, n, 4096):
+        chunk = torch.from_numpy(np.ascontiguousarray(arr[rows[start:start + 4096]]))
+        x[start:start + len(chunk)] = chunk.permute(0, 3, 1, 2)
+    return x.mul_(2.0 / 255.0).sub_(1.0)
+
+
+# ---- what a start would do (gankit train --dry-run) -----------------------------------------
+PLANNING: contextvars.ContextVar[bool] = contextvars.ContextVar("gankit_folder_planning", default=False)
+
+
+def image_sizes(files: list[Path], sample: int = 200) -> str:
+    """The pixel sizes among (a spread sample of) ``files``, read from headers only,
+    e.g. '96x96 (200 of 200 sampled)' or '96x96 (150), 128x128 (50) of 200 sampled'."""
+    from collections import Counter
+
+    step = max(1, len(files) // sample)
+    counts: Counter[str] = Counter()
+    for path in files[::step][:sample]:
+        try:
+            with Image.open(path) as im:
+                counts[f"{im.size[0]}x{im.size[1]}"] += 1
+        except Exception:  # noqa: BLE001 -- an unreadable header: counted by the decode pass
+            counts["unreadable"] += 1
+    total = sum(counts.values())
+    if len(counts) == 1:
+        return f"{next(iter(counts))} ({total} of {total} sampled)"
+    return ", ".join(f"{k} ({v})" for k, v in counts.most_common(4)) + f" of {total} sampled"
+
+
+def plan_text(report: ScanReport, size: int, channels: int, cache_root: Path | None,
+              resident: bool) -> str:
+    """What loading this folder will do, for ``--dry-run``: images found, their sizes, what
+    was skipped, and whether the pixels come from the cache or must be decoded (how long)."""
+    import time
+
+    lines = [f"data: {report.summary()}", f"data: sizes {image_sizes(report.files)}; "
+             f"trained at {size}x{size}, {channels} channel(s), "
+             f"{'in memory' if resident else 'streamed'}"]
+    if cache_root is None:
+        lines.append("data: no pixel cache (a small folder, or data.cache_dir=none); "
+                     "files are decoded at each start")
+        return "\n".join(lines)
+    npy = cache_path(report, size, channels, cache_root)
+    if npy.is_file():
+        lines.append(f"data: pixels cached in '{npy}': the start reads them, no decoding")
+        return "\n".join(lines)
+    probe = report.files[:: max(1, len(report.files) // 50)][:50]
+    start = time.perf_counter()
+    for path in probe:
+        _safe_decoder(size, channels)(path)
+    per_file = (time.perf_counter() - start) / max(1, len(probe))
+    est = per_file * len(report.files) / min(8, available_cores())
+    lines.append(f"data: the first start decodes {len(report.files)} images once into '{npy}' "
+                 f"(about {est:.0f} s here, timed on {len(probe)} files; "
+                 f"{len(report.files) * size * size * channels / 2**20:.0f} MiB); later starts "
+                 "and gankit eval read that file")
+    return "\n".join(lines)

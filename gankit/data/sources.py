@@ -13,6 +13,7 @@ Adding a kind is one function here (or in its own module imported below) and one
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -215,12 +216,17 @@ def _is_folder(cfg: DataConfig) -> bool:
 @data_source("folder", order=60, claims=_is_folder)
 def _folder(cfg: DataConfig, seed: int) -> Loaded:
     """A folder of images (class sub-folders or a tags file label them): in memory when small
-    enough (``data.resident``), else streamed."""
+    enough (``data.resident``), else streamed; a large folder is decoded once into a pixel
+    cache (``data.cache_dir``) that later runs and ``gankit eval`` read instead of the files."""
     from gankit.data import folders
     from gankit.data.conditions import condition_report
 
     path = Path(cfg.source)
-    report = condition_report(folders.scan_folder(path), cfg)  # data.tags relabels the images
+    listed = folders.scan_folder(path, verify=False)
+    cache_root = folders.cache_root(cfg.cache_dir)
+    use_cache = cache_root is not None and len(listed) >= folders.CACHE_MIN_FILES
+    # the cache's decode pass finds the bad files; without it, check each file's header now
+    report = condition_report(listed if use_cache else folders.scan_folder(path), cfg)
     size = cfg.image_size or DEFAULT_FOLDER_SIZE
     channels = cfg.channels or folders.native_format(report)[1]
     info = DataInfo("image", (channels, size, size), name=str(path),
@@ -228,6 +234,19 @@ def _folder(cfg: DataConfig, seed: int) -> Loaded:
                     size=len(report.files))
     nbytes = len(report.files) * channels * size * size * 4
     resident = cfg.resident == "yes" or (cfg.resident == "auto" and nbytes <= cfg.resident_max_mb * 2**20)
+    if folders.PLANNING.get():  # gankit train --dry-run: say what a start would do, decode nothing
+        print(folders.plan_text(report, size, channels, cache_root if use_cache else None,
+                                resident), file=sys.stderr)
+        return None, folders.ImageFolderDataset(path, size, channels, report=report), info
+    if use_cache:
+        cache = folders.cached_pixels(report, size, channels, cache_root)
+        report, info.size = cache.report, len(cache.rows)
+        print(f"data: {report.summary()}; pixels {'read from' if cache.hit else 'cached in'} "
+              f"'{cache.path}'", file=sys.stderr)
+        y = torch.tensor(report.labels, dtype=torch.int64)
+        if resident:
+            return {"x": folders.pixels_to_tensor(cache.array(), cache.rows), "y": y}, None, info
+        return None, folders.CachedFolderDataset(cache), info
     if resident:
         x, y, report = folders.load_folder_tensor(path, size, channels, report=report)
         info.size = len(x)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -84,10 +85,15 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def _metric_names(args: argparse.Namespace, configured: list[str], info) -> list[str]:
-    if args.metrics:
-        return [m for m in args.metrics.split(",") if m.strip()]
-    if configured:
-        return list(configured)
+    from gankit.metrics.anime import with_fid
+
+    asked = args.metrics.split(",") if args.metrics else list(configured)
+    if asked:
+        names = with_fid(asked)
+        if names != [m.strip().lower() for m in asked if m.strip()]:
+            print("note: fid added beside afd (AFD alone proves nothing: a collapsed generator "
+                  "can score 1.0)", file=sys.stderr)
+        return names
     from gankit.data.toy import MIXTURES
 
     if not info.is_image:

@@ -480,12 +480,24 @@ def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
 @metric("afd", higher=["afd"])
 def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     values = {"afd": fake.faces / fake.n}
-    protocol = {"metric": "afd", "detector": "animeface", "n_fake": fake.n}
+    protocol = {"metric": "afd", **anime.detector_protocol(plan.detector), "n_fake": fake.n}
     if ref.real is not None or ref._side is not None:  # the real side was (or can be) scanned
         real = ref.side()
-        values["afd_real"] = real.faces / real.n
+        values["afd_real"] = real.faces / real.n  # the ceiling, by the same protocol
         protocol["n_real"] = real.n
+    else:
+        protocol["ceiling"] = "not measured: no real images were given"
     return values, protocol
+
+
+def check_metric_names(names: Iterable[str], info: DataInfo) -> list[str]:
+    """Resolve ``names`` for ``info``'s data and load what they need that can be missing or
+    broken without weights (the AFD detector, self-checked), so that a run fails at start-up,
+    not at its first evaluation hours in. Returns the canonical names."""
+    resolved = resolve_names(names, info)
+    if "afd" in resolved:
+        anime.load_detector()
+    return resolved
 
 
 class _Higher:

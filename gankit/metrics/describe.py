@@ -56,7 +56,11 @@ GLOSSARY: dict[str, Entry] = {
     "nn_median": Entry("median training distance", HIGHER, "median RMS distance to the nearest training image"),
     "near_copies": Entry("near copies", LOWER, "samples much closer to one training image than to the others"),
     "near_copy_fraction": Entry("near-copy share", LOWER, "near copies over samples"),
-    "afd": Entry("face detection rate", HIGHER, "share of samples in which the anime face detector finds a face"),
+    "afd": Entry("face detection rate", HIGHER, "share of samples in which the anime face detector "
+                 "finds a face, each resized to the protocol size (128 px); read it beside afd_real "
+                 "and FID: a collapsed generator can score 1.0"),
+    "afd_real": Entry("face detection rate on real images", NEITHER, "AFD's ceiling: the same "
+                      "detector and protocol on the real images"),
     "class_accuracy": Entry("class accuracy", HIGHER, "share of samples the classifier assigns to "
                             "the class they were asked for"),
     "intra_fid": Entry("intra-class FID", LOWER, "FID between samples and real items of each class, "

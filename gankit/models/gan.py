@@ -15,8 +15,11 @@ follow the data's. With ``data.condition=none`` (the default) nothing of this is
 which penalises a generator whose samples look alike (:mod:`gankit.nets.pack`).
 
 Small-data and StyleGAN2 extras (each off by default): ``train.augment`` augments every image
-D sees (:mod:`gankit.nets.augment`); ``model.reg_every=k`` computes D's penalty every k-th
-step with k times the weight (lazy regularisation, Karras et al. 2020); with
+D sees (:mod:`gankit.nets.augment`), and R1 is then taken at the un-augmented reals through
+the augmentation (as StyleGAN2-ADA does); ``model.reg_every=k`` computes D's penalty every k-th
+step with k times the weight (lazy regularisation, Karras et al. 2020), and D's Adam then runs
+at ``lr * c`` with betas ``beta ** c``, ``c = k / (k + 1)`` (likewise G's with a lazy path
+length), as StyleGAN2 does; with
 ``G.name=stylegan2``, ``model.style_mixing`` and ``model.pl_weight`` (path-length
 regularisation every ``model.pl_every`` steps) act on the generator.
 
@@ -87,6 +90,34 @@ def mode_seeking_term(fake: torch.Tensor, z: torch.Tensor, logs: dict[str, torch
              / (z[:half] - z[half: 2 * half]).abs().mean())
     logs["G/mode_seeking"] = ratio.detach()
     return 1.0 / (ratio + 1e-5)
+
+
+def lazy_optimizer(opt: torch.optim.Optimizer, every: int) -> None:
+    """StyleGAN2's correction for lazy regularisation every ``every`` steps: the net gets
+    ``every + 1`` updates' worth of gradient per ``every`` steps, so its learning rate is
+    scaled by ``c = every / (every + 1)`` and Adam's betas raised to the power ``c``."""
+    ratio = every / (every + 1)
+    for group in opt.param_groups:
+        group["lr"] *= ratio
+        if "betas" in group:
+            group["betas"] = tuple(b ** ratio for b in group["betas"])
+
+
+class _ThroughAugment(torch.nn.Module):
+    """``D(augment(x))`` as one net, so that R1 is taken with respect to the un-augmented
+    reals through the augmentation (StyleGAN2-ADA), not at the augmented images."""
+
+    def __init__(self, D: torch.nn.Module, augment: torch.nn.Module):
+        super().__init__()
+        self.D, self.augment = D, augment
+
+    @property
+    def pack(self) -> int:
+        return int(getattr(self.D, "pack", 1))
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.augment(x)
+        return self.D(x) if c is None else self.D(x, c)
 
 
 def check_condition_options(cfg: RunConfig) -> None:
@@ -160,7 +191,13 @@ class GAN(GenerativeModel):
         return G, D
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return adversarial_optimizers(self, self.G, self.D)
+        opts = adversarial_optimizers(self, self.G, self.D)
+        m = self.cfg.model
+        if m.reg_every > 1 and self.loss.penalty != "none":
+            lazy_optimizer(opts["D"], m.reg_every)
+        if m.pl_weight > 0 and m.pl_every > 1:
+            lazy_optimizer(opts["G"], m.pl_every)
+        return opts
 
     def schedule(self) -> list[Phase]:
         phases = adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
@@ -200,13 +237,17 @@ class GAN(GenerativeModel):
         else:
             with torch.no_grad(), self.autocast():
                 fake = self.G(z, c)
+        raw_real = real
         real, fake = self._augment(real), self._augment(fake)
         with self.autocast():
             loss, logs = self._d_loss(real, fake, c, batch.get("y"))
         c_d = None if self.acgan else c
         lazy = self.cfg.model.reg_every
         if step % lazy == 0:  # lazy regularisation: the penalty every k-th step, weighted by k
-            loss = self.loss.penalise(loss, logs, self.D, real, fake, c_d, scale=lazy,
+            D, at = self.D, real
+            if self.loss.penalty == "r1" and self.augment is not None:
+                D, at = _ThroughAugment(self.D, self.augment), raw_real
+            loss = self.loss.penalise(loss, logs, D, at, fake, c_d, scale=lazy,
                                       eps=lambda: self.rand(real.shape[0] // self.cfg.model.pack))
         logs["grad/D"] = self.optimize("D", loss, self.D)
         self.loss.clip_(self.D)
@@ -234,8 +275,9 @@ class GAN(GenerativeModel):
                 logs["D/mismatch"] = mismatch_out.detach().float().mean()
             else:
                 loss = self.loss.d_loss(real_out.float(), fake_out.float())
-        if getattr(self.augment, "adaptive", False):
-            logs["D/real_sign"] = real_out.detach().float().sign().mean()
+        if getattr(self.augment, "adaptive", False):  # ADA's r_t, against the objective's threshold
+            threshold = self.loss.objective.decision_threshold
+            logs["D/real_sign"] = (real_out.detach().float() - threshold).sign().mean()
         logs["loss/D"] = loss.detach()
         logs["D/real"] = real_out.detach().float().mean()
         logs["D/fake"] = fake_out.detach().float().mean()
@@ -310,6 +352,12 @@ class GAN(GenerativeModel):
             raise ConfigError(f"train.augment transforms images; '{self.info.name}' holds "
                               f"{self.info.kind} data: set train.augment=none")
         self.augment = build_augment(cfg.train.augment, cfg.train.ada_target, cfg.train.ada_kimg)
+        if getattr(self.augment, "adaptive", False) and self.loss.objective.decision_threshold is None:
+            # r_t counts reals on D's "real" side; a critic (or an f-GAN activation) has no fixed
+            # side, so p would drift to 0 or 1 whatever D does
+            raise ConfigError(f"train.augment={cfg.train.augment} steers p by the share of reals D "
+                              f"calls real, which loss.name={self.loss.name} does not define; use "
+                              "nonsaturating, minimax, hinge or lsgan, or train.augment=diffaugment")
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.augment is None else self.augment(x)

@@ -5,12 +5,23 @@ in G's, and are differentiable, so G learns through them:
 
 * ``diffaugment`` (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN
   Training"): the policy colour + translation + cutout, applied to every image;
-* ``ada`` (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data"):
-  flips, 90-degree rotations, translation, scaling, rotation and colour changes, each applied
-  to an image with probability ``p``. ``p`` follows the overfitting heuristic
-  ``r_t = E[sign(D(real))]``: every 4 D steps it moves up when ``r_t`` is above the target
-  (0.6) and down otherwise, by (images seen) / (``ada_kimg`` * 1000), so it could cross
-  [0, 1] in ``ada_kimg`` thousand images.
+* ``ada-lite`` (``ada`` is the same thing under its old name): the adaptive controller of ADA
+  (Karras et al. 2020, "Training Generative Adversarial Networks with Limited Data") over a
+  reduced pipeline. Flips, 90-degree rotations, translation, isotropic scaling, one rotation
+  and brightness/contrast/saturation, each applied to an image with probability ``p``. ``p``
+  follows the overfitting heuristic ``r_t = E[sign(D(real) - t)]``, where ``t`` is the
+  objective's decision threshold (0 for the logistic and hinge losses, 0.5 for LSGAN's 0/1
+  targets; a WGAN critic has none, so ADA refuses it): every 4 D steps ``p`` moves up when
+  ``r_t`` is above the target (0.6) and down otherwise, by (images seen) /
+  (``ada_kimg`` * 1000), so it could cross [0, 1] in ``ada_kimg`` thousand images (500, the
+  paper's default; 100 is its setting for resuming from a trained net).
+
+  It is not the paper's pipeline, hence the name: it lacks anisotropic scaling, fractional
+  translation, luma flip and hue rotation; it translates bilinearly instead of by whole
+  pixels, scales contrast around each image's mean instead of 0, rotates once instead of
+  twice and does no anti-aliased (upfirdn) resampling. Completing it would mean the paper's
+  filtered geometric pipeline, costly on the CPU this toolkit targets; the controller, the
+  part that decides how much to augment, is the paper's.
 
 Random numbers come from torch's global generator (saved in checkpoints), and ``p`` and its
 accumulators are buffers of the model (saved with its weights), so a resumed run augments
@@ -26,7 +37,9 @@ from torch import Tensor, nn
 
 from gankit.errors import ConfigError
 
-AUGMENTS = ("none", "diffaugment", "ada")
+AUGMENTS = ("none", "diffaugment", "ada-lite", "ada")  # ada: ada-lite's old name
+ADA_NAMES = ("ada-lite", "ada")
+ADA_KIMG = 500.0  # the paper's default speed of p
 ADA_INTERVAL = 4  # D steps between adjustments of p
 
 
@@ -59,14 +72,16 @@ def rand_translation(x: Tensor, ratio: float = 0.125) -> Tensor:
 
 
 def rand_cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
-    """Zero a square of ``ratio`` times the image size at a random place in each image."""
+    """Zero a square of ``ratio`` times the image size (16x16 at 32 px) in each image; its
+    centre is uniform over [0, H] x [0, W] (DiffAugment's reference: for an even side the hole
+    spans rows ``c - side/2 .. c + side/2 - 1``, so a centre of 0 or H leaves half of it in)."""
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    cy = torch.randint(0, h, (n, 1, 1), device=x.device)
-    cx = torch.randint(0, w, (n, 1, 1), device=x.device)
-    ys = torch.arange(h, device=x.device).view(1, h, 1)
-    xs = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((ys - cy).abs() * 2 < ch) & ((xs - cx).abs() * 2 < cw)
+    cy = torch.randint(0, h + 1 - ch % 2, (n, 1, 1), device=x.device)
+    cx = torch.randint(0, w + 1 - cw % 2, (n, 1, 1), device=x.device)
+    ys = torch.arange(h, device=x.device).view(1, h, 1) - (cy - ch // 2)  # row within the hole
+    xs = torch.arange(w, device=x.device).view(1, 1, w) - (cx - cw // 2)
+    inside = (ys >= 0) & (ys < ch) & (xs >= 0) & (xs < cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
@@ -123,7 +138,7 @@ class AdaptiveAugment(nn.Module):
 
     adaptive = True
 
-    def __init__(self, target: float = 0.6, kimg: float = 100.0, interval: int = ADA_INTERVAL):
+    def __init__(self, target: float = 0.6, kimg: float = ADA_KIMG, interval: int = ADA_INTERVAL):
         super().__init__()
         if not 0.0 < target < 1.0:
             raise ConfigError(f"train.ada_target must be between 0 and 1, got {target}")
@@ -141,7 +156,7 @@ class AdaptiveAugment(nn.Module):
 
     @torch.no_grad()
     def observe(self, sign_sum: Tensor, n: int) -> None:
-        """Add one D step's ``sum(sign(D(real)))`` over ``n`` real images; every
+        """Add one D step's ``sum(sign(D(real) - threshold))`` over ``n`` real images; every
         ``interval`` steps move ``p`` by ``sign(r_t - target) * images / (kimg * 1000)``."""
         self.acc += torch.stack([sign_sum.double().reshape(()), self.acc.new_tensor(n),
                                  self.acc.new_tensor(1.0)])
@@ -153,12 +168,12 @@ class AdaptiveAugment(nn.Module):
         self.acc.zero_()
 
 
-def build_augment(name: str, target: float = 0.6, kimg: float = 100.0) -> nn.Module | None:
+def build_augment(name: str, target: float = 0.6, kimg: float = ADA_KIMG) -> nn.Module | None:
     """The augmentation ``train.augment`` names, or None for ``none``."""
     if name == "none":
         return None
     if name == "diffaugment":
         return DiffAugment()
-    if name == "ada":
+    if name in ADA_NAMES:
         return AdaptiveAugment(target, kimg)
     raise ConfigError(f"train.augment must be one of {', '.join(AUGMENTS)}; got '{name}'")

@@ -111,13 +111,14 @@ class MappingNetwork(nn.Module):
         self.register_buffer("w_avg", torch.zeros(w_dim))
         self.w_avg_beta = w_avg_beta
 
-    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+    def forward(self, z: Tensor, c: Tensor | None = None, update_avg: bool = True) -> Tensor:
+        """``w``; ``update_avg=False`` leaves ``w_avg`` alone (style mixing's second latent)."""
         h = _normalise(z)
         if self.embed is not None:
             h = torch.cat([h, _normalise(self.embed(c.to(z.dtype)))], dim=1)
         for layer in self.layers:
             h = lrelu(layer(h))
-        if self.training:
+        if self.training and update_avg:
             with torch.no_grad():
                 self.w_avg.lerp_(h.detach().float().mean(0), 1.0 - self.w_avg_beta)
         return h
@@ -130,14 +131,15 @@ def _normalise(x: Tensor) -> Tensor:
 class NoisyLayer(nn.Module):
     """Modulated conv, per-pixel noise with a learned strength (starting at 0), bias, lrelu."""
 
-    def __init__(self, c_in: int, c_out: int, w_dim: int, res: int, up: bool):
+    def __init__(self, c_in: int, c_out: int, w_dim: int, res: int, up: bool, seed: int):
         super().__init__()
         self.conv = ModulatedConv2d(c_in, c_out, 3, w_dim)
         self.up = up
         self.noise_strength = nn.Parameter(torch.zeros(()))
         self.bias = nn.Parameter(torch.zeros(c_out))
-        # the fixed noise of eval mode (so a seed always gives the same image)
-        self.register_buffer("noise_const", torch.randn(1, 1, res, res, generator=torch.Generator().manual_seed(res)))
+        # the fixed noise of eval mode (so a seed always gives the same image); ``seed`` is the
+        # layer's index, so the two convs of one resolution get maps of their own
+        self.register_buffer("noise_const", torch.randn(1, 1, res, res, generator=torch.Generator().manual_seed(seed)))
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
         if self.up:
@@ -171,11 +173,11 @@ class SynthesisNetwork(nn.Module):
         res = [4 * 2 ** i for i in range(int(math.log2(size)) - 1)]
         ch = [channels_at(r, size, width) for r in res]
         self.const = nn.Parameter(torch.randn(ch[0], 4, 4))
-        self.layers = nn.ModuleList([NoisyLayer(ch[0], ch[0], w_dim, 4, up=False)])
+        self.layers = nn.ModuleList([NoisyLayer(ch[0], ch[0], w_dim, 4, up=False, seed=0)])
         self.to_rgb = nn.ModuleList([ToRGB(ch[0], channels, w_dim)])
         for r, c_prev, c in zip(res[1:], ch, ch[1:]):
-            self.layers.append(NoisyLayer(c_prev, c, w_dim, r, up=True))
-            self.layers.append(NoisyLayer(c, c, w_dim, r, up=False))
+            self.layers.append(NoisyLayer(c_prev, c, w_dim, r, up=True, seed=len(self.layers)))
+            self.layers.append(NoisyLayer(c, c, w_dim, r, up=False, seed=len(self.layers)))
             self.to_rgb.append(ToRGB(c, channels, w_dim))
         self.num_ws = len(self.layers) + 1  # the last to-RGB takes a style of its own
 
@@ -222,14 +224,17 @@ class StyleGAN2Generator(Generator):
         return ws
 
     def _mix(self, ws: Tensor, c: Tensor | None) -> Tensor:
-        """Style mixing: for a share ``mixing_prob`` of the batch, the layers from a random
-        cutoff on take the style of a second latent."""
-        n = ws.shape[0]
-        cutoff = torch.randint(1, self.num_ws, (n, 1), device=ws.device)
-        cutoff = torch.where(torch.rand(n, 1, device=ws.device) < self.mixing_prob, cutoff, self.num_ws)
-        w2 = self.mapping(torch.randn(n, self.z_dim, device=ws.device, dtype=ws.dtype), c)
-        layer = torch.arange(self.num_ws, device=ws.device)[None, :]
-        return torch.where((layer >= cutoff)[:, :, None], w2[:, None, :], ws)
+        """Style mixing as StyleGAN2 does it: with probability ``mixing_prob`` for the whole
+        batch, the layers from one random cutoff on take the style of a second latent, whose
+        ``w`` does not move ``w_avg`` (the truncation centre is the mean of ordinary styles)."""
+        dev = ws.device
+        cutoff = torch.randint(1, self.num_ws, (), device=dev)
+        cutoff = torch.where(torch.rand((), device=dev) < self.mixing_prob, cutoff,
+                             torch.full_like(cutoff, self.num_ws))
+        w2 = self.mapping(torch.randn(ws.shape[0], self.z_dim, device=dev, dtype=ws.dtype), c,
+                          update_avg=False)
+        later = (torch.arange(self.num_ws, device=dev) >= cutoff)[None, :, None]
+        return torch.where(later, w2[:, None, :], ws)
 
     def synthesize_ws(self, ws: Tensor) -> Tensor:
         img = self.synthesis(ws)

@@ -38,6 +38,10 @@ class Objective:
     g_loss: Callable[[Tensor], Tensor]  # fake_out -> scalar, minimised by G
     default_penalty: str = "none"  # "gp" for wgan-gp
     default_clip: float = 0.0  # 0.01 for wgan (weight clipping)
+    # The D output that separates "real" from "fake" votes (ADA's overfitting heuristic counts
+    # reals above it): 0 for logits and the hinge, 0.5 between LSGAN's targets 0 and 1; None
+    # where no fixed value has that meaning (a WGAN critic's offset is arbitrary).
+    decision_threshold: float | None = None
 
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         """(real_out, fake_out) -> scalar, minimised by D: the mean of each side's terms."""
@@ -113,10 +117,10 @@ def _wasserstein_fake(fake_out: Tensor) -> Tensor:
 _FIXED: dict[str, Objective] = {
     o.name: o
     for o in (
-        Objective("minimax", _bce_real, _bce_fake, _minimax_g_loss),
-        Objective("nonsaturating", _bce_real, _bce_fake, _nonsaturating_g_loss),
-        Objective("lsgan", _lsgan_real, _lsgan_fake, _lsgan_g_loss),
-        Objective("hinge", _hinge_real, _hinge_fake, _critic_g_loss),
+        Objective("minimax", _bce_real, _bce_fake, _minimax_g_loss, decision_threshold=0.0),
+        Objective("nonsaturating", _bce_real, _bce_fake, _nonsaturating_g_loss, decision_threshold=0.0),
+        Objective("lsgan", _lsgan_real, _lsgan_fake, _lsgan_g_loss, decision_threshold=0.5),
+        Objective("hinge", _hinge_real, _hinge_fake, _critic_g_loss, decision_threshold=0.0),
         Objective("wgan", _wasserstein_real, _wasserstein_fake, _critic_g_loss, default_clip=0.01),
         Objective("wgan-gp", _wasserstein_real, _wasserstein_fake, _critic_g_loss, default_penalty="gp"),
     )

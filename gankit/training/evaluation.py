@@ -64,8 +64,10 @@ def evaluate_during_training(trainer) -> dict[str, float]:
     real_n = max(n, 0) or None
     reference = {"subset": trainer.source.reference_subset(real_n),
                  "data_id": data_identity(cfg.data, cfg.train.seed, trainer.info)}
+    from gankit.metrics.anime import with_fid
+
     scores = compute_metrics(
-        cfg.eval.metrics,
+        with_fid(cfg.eval.metrics),  # AFD never without FID
         fake,
         _real_batches(trainer.source, real_n),
         trainer.info, extractor=cfg.eval.extractor, out_dir=trainer.run_dir / "eval",

@@ -47,10 +47,27 @@ def check_config(cfg: RunConfig) -> None:
     """Build the data and the model of ``cfg`` on the CPU as training would, then drop them:
     each key is checked by the code that reads it, so ``gankit train --dry-run`` is a full
     check (an unknown loss or norm, a bad size, a missing data folder) without a run folder."""
+    from gankit.data.folders import PLANNING
+
     resolve_device(cfg.train.device)
-    source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    planning = PLANNING.set(True)  # a folder says what it holds and would cost, decodes nothing
+    try:
+        source = build_source(cfg.data, cfg.train.seed, torch.device("cpu"))
+    finally:
+        PLANNING.reset(planning)
+    check_eval_metrics(cfg, source.info)
     model = build_model(cfg, source.info)
     model.configure_optimizers()
+
+
+def check_eval_metrics(cfg: RunConfig, info) -> None:
+    """``eval.metrics`` resolved and what they need loaded (the AFD detector, self-checked):
+    a misspelt metric or a broken detector stops the run now, not at its first evaluation."""
+    if cfg.eval.metrics:
+        from gankit.metrics.anime import with_fid
+        from gankit.metrics.compute import check_metric_names
+
+        check_metric_names(with_fid(cfg.eval.metrics), info)
 
 
 def lr_factor(step: int, steps: int, decay_start: float) -> float:
@@ -116,6 +133,7 @@ class Trainer:
         seed_rngs(t.seed)  # torch, numpy and random; a resume restores all three below
         self.source = build_source(cfg.data, t.seed, self.device, distributed.rank(), distributed.world_size())
         self.info = self.source.info
+        check_eval_metrics(cfg, self.info)
         self.model = build_model(cfg, self.info).to(self.device)
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)

@@ -124,6 +124,14 @@ def test_each_metric_has_a_blind_spot(results):
     assert copier["near_copy_fraction"] >= 0.9 and honest["near_copy_fraction"] <= 0.05
 
 
+def test_a_collapsed_generator_wins_on_afd_and_loses_on_fid(results):
+    pytest.importorskip("animeface")
+    r = results("evaluation-pitfalls")
+    assert r["afd_collapsed"] == 1.0 and r["afd_honest"] < 0.5  # AFD is fooled
+    assert r["fid_faces_collapsed"] > 10 * r["fid_faces_honest"]  # FID is not
+    assert r["afd_protocol"]["size"] == 128
+
+
 def test_sampling_gradients(results):
     r = results("non-differentiable-sampling")
     assert r["argmax_grad_max_abs"] == 0.0 and r["argmax_fd_changed_share"] == 0.0

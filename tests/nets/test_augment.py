@@ -38,6 +38,24 @@ def test_cutout_zeros_one_square_of_at_most_half_the_side():
         assert torch.equal(img[0], img[2])  # the same hole in every channel
 
 
+@pytest.mark.parametrize("pick, rows, cols", [
+    ("low", range(0, 8), range(0, 8)),  # centre (0, 0): half the hole hangs off the top left
+    ("high", range(24, 32), range(24, 32)),  # centre (H, W): half hangs off the bottom right
+    ("middle", range(8, 24), range(8, 24)),  # inside: the whole 16x16 hole, half the side
+])
+def test_cutout_is_half_the_side_centred_anywhere_in_0_to_h(monkeypatch, pick, rows, cols):
+    """DiffAugment's reference at 32 px: a 16x16 hole (not 15x15), centre in [0, 32]."""
+    def randint(low, high, size, device=None):
+        value = {"low": low, "high": high - 1, "middle": (low + high) // 2}[pick]
+        return torch.full(size, value, dtype=torch.long)
+
+    monkeypatch.setattr(torch, "randint", randint)
+    y = rand_cutout(torch.ones(1, 1, 32, 32), ratio=0.5)[0, 0]
+    expected = torch.ones(32, 32)
+    expected[rows.start:rows.stop, cols.start:cols.stop] = 0
+    assert torch.equal(y, expected)
+
+
 def test_ada_is_identity_at_zero_and_differentiable_above():
     torch.manual_seed(0)
     aug = AdaptiveAugment()
