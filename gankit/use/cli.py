@@ -137,6 +137,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
     dirs = d.Directions.load(Path(args.directions))
     d.check_directions_fit(handle, dirs)
     vector, scale = dirs.get(args.name)
+    if args.keep:  # InterFaceGAN's conditional edit: leave these attributes' coordinates alone
+        keep = d.Directions.load(Path(args.keep))
+        d.check_directions_fit(handle, keep)
+        vector = d.conditioned(vector, keep.vectors[[n != args.name for n in keep.names]])
     strengths = d.parse_strengths(args.strength)
     c_text = _condition_text(args, handle) if handle.conditioning.kind != "none" and (args.label or args.tags) else None
     if args.project:
@@ -244,6 +248,8 @@ def add_parsers(sub) -> None:
     e.add_argument("--name", required=True, help="the direction's name in the file")
     e.add_argument("--strength", default="-3:3:7", help="START:STOP:COUNT or a,b,c (in standard deviations)")
     e.add_argument("--seeds", default="0-7", help="e.g. 0-7 or 1,5,9")
+    e.add_argument("--keep", metavar="FILE", help="directions whose attributes the edit leaves alone "
+                   "(e.g. the eye colours' for a hair edit): their components are removed")
     e.add_argument("--project", metavar="IMAGE", help="edit this image's projection (or a .npy latent) instead")
     e.add_argument("--steps", type=int, default=500, help="--project: projection steps")
     e.add_argument("--truncation", type=float, metavar="T", help=TRUNCATION_HELP)

@@ -197,6 +197,17 @@ def _row_ids(c: Tensor) -> Tensor:
     return inverse
 
 
+def conditioned(vector: Tensor, keep: Tensor) -> Tensor:
+    """InterFaceGAN's conditional manipulation: ``vector`` with its components along the
+    directions ``keep [k, dim]`` (the attributes an edit must leave alone) removed, unit
+    again; moving along it changes the latent's coordinate on none of them."""
+    q, _ = torch.linalg.qr(keep.double().t())  # an orthonormal basis of their span
+    v = vector.double() - q @ (q.t() @ vector.double())
+    if float(v.norm()) < 1e-6:
+        raise GankitError("the direction lies in the span of the directions to keep; nothing is left")
+    return (v / v.norm()).to(vector.dtype)
+
+
 # ---- edits ----------------------------------------------------------------------------------------
 def parse_strengths(text: str) -> list[float]:
     """``-3:3:7`` (start:stop:count) or ``-2,0,2`` -> the strengths."""

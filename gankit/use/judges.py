@@ -72,6 +72,19 @@ def train_face_judge(n_train: int = 2000, n_test: int = 1000, epochs: int = 6,
     net = FaceColourNet(len(HAIR), len(EYES))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     g = torch.Generator().manual_seed(seed)
+    with torch.enable_grad():  # callers may sample under no_grad
+        _fit(net, opt, x[:n_train], hair[:n_train], eyes[:n_train], epochs, g)
+    net.eval()
+    with torch.no_grad():
+        h, e = net(x[n_train:])
+    acc = {"hair": float((h.argmax(1) == hair[n_train:]).float().mean()),
+           "eyes": float((e.argmax(1) == eyes[n_train:]).float().mean()), "held_out": n_test}
+    return net, acc
+
+
+def _fit(net: FaceColourNet, opt: torch.optim.Optimizer, x: Tensor, hair: Tensor, eyes: Tensor,
+         epochs: int, g: torch.Generator) -> None:
+    n_train = len(x)
     for _ in range(epochs):
         order = torch.randperm(n_train, generator=g)
         for i in range(0, n_train, 64):
@@ -81,12 +94,6 @@ def train_face_judge(n_train: int = 2000, n_test: int = 1000, epochs: int = 6,
             opt.zero_grad()
             loss.backward()
             opt.step()
-    net.eval()
-    with torch.no_grad():
-        h, e = net(x[n_train:])
-    acc = {"hair": float((h.argmax(1) == hair[n_train:]).float().mean()),
-           "eyes": float((e.argmax(1) == eyes[n_train:]).float().mean()), "held_out": n_test}
-    return net, acc
 
 
 def load_face_judge() -> tuple[FaceColourNet, dict[str, float]]:

@@ -102,6 +102,12 @@ def test_directions_and_edit_end_to_end(digits_run, tmp_path, capsys):
     assert run_cli(["sample", digits_run, "--n", 1, "--seed", 1, "--out", tmp_path / "s"], capsys)[0] == 0
     plain = np.asarray(Image.open(tmp_path / "s" / "00001.png").convert("L"), dtype=float)
     np.testing.assert_array_equal(tile(1, 2), plain)
+    # --keep removes the kept directions' components: SeFa's are orthogonal, so keeping
+    # sefa1 and sefa2 (the set less the edited one) leaves the sefa0 edit as it was
+    assert run_cli(["edit", digits_run, "--directions", tmp_path / "d.npz", "--name", "sefa0", "--strength",
+                    "-2:2:5", "--keep", tmp_path / "d.npz", "--seeds", "0", "--out", tmp_path / "k.png"], capsys)[0] == 0
+    kept = np.asarray(Image.open(tmp_path / "k.png").convert("L"), dtype=float)
+    np.testing.assert_allclose(kept[2:10], grid[2:10], atol=1)
     # a projected latent is edited too
     assert run_cli(["project", digits_run, tmp_path / "s" / "00001.png", "--out", tmp_path / "p",
                     "--steps", 20], capsys)[0] == 0

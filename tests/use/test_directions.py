@@ -168,3 +168,13 @@ def test_mix_refuses_nets_without_style_layers(make_gan):
         mix_grid(GeneratorHandle.from_model(make_gan("dcgan")), [0], [1], [0])
     with pytest.raises(ConfigError, match="within 0-7"):
         parse_layers("2-8", 8)
+
+
+def test_a_conditioned_direction_leaves_the_kept_coordinates_alone():
+    g = torch.Generator().manual_seed(0)
+    keep = torch.nn.functional.normalize(torch.randn(3, 10, generator=g), dim=1)
+    v = d.conditioned(torch.nn.functional.normalize(torch.randn(10, generator=g), dim=0), keep)
+    assert abs(float(v.norm()) - 1) < 1e-6
+    torch.testing.assert_close(keep @ v, torch.zeros(3), atol=1e-6, rtol=0)
+    with pytest.raises(GankitError, match="span"):
+        d.conditioned(keep[0] + keep[1], keep)
