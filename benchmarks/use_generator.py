@@ -10,7 +10,8 @@ search, supervised edits read by judges, and the time each step takes, on one CP
     python benchmarks/use_generator.py edit --run runs/use_mnist --judge digits --seeds 200
     python benchmarks/use_generator.py time
 
-Prints one JSON object per measurement; nothing is written to BENCHMARKS.md.
+Prints one JSON object per measurement; nothing is written to BENCHMARKS.md. Times are CPU
+seconds of this process (one thread), so other jobs on the machine do not inflate them.
 
 * ``project``: ``n`` target images (MNIST: training digits, as no held-out MNIST ships;
   faces: built-in faces 5,000+, which faces2000 never saw), projected with ``gankit
@@ -69,10 +70,10 @@ def cmd_project(args) -> dict:
     run = load_run(args.run)
     handle = run.generator()
     targets, train = _targets(args.set, run, args.n)
-    t = time.time()
+    t = time.process_time()
     p = project(handle, targets, settings=ProjectionSettings(steps=args.steps),
                 features=discriminator_features(run.model.D), seeds=list(range(args.n)))
-    seconds = time.time() - t
+    seconds = time.process_time() - t
     rand = _best_random(handle, targets, args.random)
     out = {"set": args.set, "n": args.n, "steps": args.steps, "space": p.space,
            "projection_psnr": float(p.psnr.mean()), "random_search_psnr": float(rand.mean()),
@@ -96,9 +97,9 @@ def cmd_edit(args) -> dict:
     h = run.generator()
     judge, names, notes = build_judge(args.judge, h.spec.out_shape)
     other = build_judge("eyes", h.spec.out_shape)[0] if args.judge == "hair" else None
-    t = time.time()
+    t = time.process_time()
     dirs = labels(h, judge, names, n=2000, seed=1)
-    seconds = time.time() - t
+    seconds = time.process_time() - t
     keep = labels(h, other, build_judge("eyes", h.spec.out_shape)[1], n=2000, seed=1).vectors \
         if other is not None and args.conditioned else None
     z = torch.cat([h.draw(1, s) for s in range(args.seeds)])
@@ -144,14 +145,14 @@ def cmd_time(args) -> dict:
         target = h.generate(1, seed=1)
         from gankit.use.project import discriminator_features
 
-        t = time.time()
+        t = time.process_time()
         project(h, target, settings=ProjectionSettings(steps=args.steps),
                 features=discriminator_features(model.D))
-        out[f"project_{net}_64px_{args.steps}_steps_s"] = round(time.time() - t, 1)
+        out[f"project_{net}_64px_{args.steps}_steps_s"] = round(time.process_time() - t, 1)
         for method, fn in (("sefa", lambda: d.sefa(h)), ("pca", lambda: d.pca(h, n=5000))):
-            t = time.time()
+            t = time.process_time()
             fn()
-            out[f"{method}_{net}_s"] = round(time.time() - t, 2)
+            out[f"{method}_{net}_s"] = round(time.process_time() - t, 2)
     return out
 
 
