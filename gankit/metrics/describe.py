@@ -49,8 +49,14 @@ GLOSSARY: dict[str, Entry] = {
                                         "the least varied class"),
     "modes": Entry("modes", HIGHER, "classes (or mixture modes) that received samples"),
     "mode_kl": Entry("mode KL", LOWER, "KL(mode histogram || uniform): 0 when modes are equally used"),
+    "modes_fair": Entry("modes with a fair share", HIGHER, "mixture modes that received at least "
+                        "a quarter of their fair share (n / K) of the samples"),
     "high_quality": Entry("high-quality share", HIGHER, "share of toy samples within 3 standard "
                           "deviations of a mode"),
+    "within_1std": Entry("share within 1 std", HIGHER, "share of toy samples within 1 standard "
+                         "deviation of their nearest mode (tight around the modes)"),
+    "beyond_10std": Entry("share beyond 10 std", LOWER, "share of toy samples farther than 10 "
+                          "standard deviations from every mode (off the data)"),
     "nn_min": Entry("closest training distance", HIGHER, "smallest RMS pixel distance from a "
                     "sample to a training image; 0 means a copy"),
     "nn_median": Entry("median training distance", HIGHER, "median RMS distance to the nearest training image"),
