@@ -110,6 +110,22 @@ def format_value(value: float) -> str:
     return str(value) if math.isinf(value) or math.isnan(value) else f"{value:.6g}"
 
 
+def format_mean_std(mean: float, std: float | None = None, significant: int = 2) -> str:
+    """A score to the precision its spread supports: the std to ``significant`` digits and the
+    mean to the same decimal place (``0.0067 ± 0.0025``, ``26.70 ± 0.10``, ``12340 ± 680``);
+    a lone value (no std or a non-finite one) to 4 significant digits, with ``± 0`` where the
+    runs agree exactly. The one format of reports, ``gankit runs`` and the benchmark tables."""
+    if not math.isfinite(mean):
+        return str(mean)
+    if std is None or not math.isfinite(std) or std <= 0:
+        return f"{mean:.4g}" + (" ± 0" if std == 0 else "")
+    last = math.floor(math.log10(std)) - (significant - 1)  # power of ten of std's last digit
+    if last < 0:
+        return f"{mean:.{-last}f} ± {std:.{-last}f}"
+    step = 10 ** last
+    return f"{round(mean / step) * step:.0f} ± {round(std / step) * step:.0f}"
+
+
 def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 from gankit.viz.runs import Run, describe, differing_keys, flatten, group_by_setting, read_run
 from gankit.viz.svg import PALETTE, line_chart
 
@@ -89,8 +90,8 @@ def _td(text: Any, num: bool = False) -> str:
     return f'<td class="num">{text}</td>' if num else f"<td>{text}</td>"
 
 
-def _fmt(v: float) -> str:
-    return "-" if v is None else (f"{v:.4g}" if math.isfinite(v) else str(v))
+def _fmt(v: float | None, std: float | None = None) -> str:
+    return "-" if v is None else format_mean_std(v, std)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -208,7 +209,7 @@ class Report:
                     cells.append(_td("-", True))
                     continue
                 mean, std, n = by[name]
-                text = _fmt(mean) + (f" &plusmn; {std:.2g}" if n > 1 else "")
+                text = _fmt(mean, std if n > 1 else None)
                 cells.append(_td(f'<b class="best">{text}</b>' if mean == best[metric] else text, True))
             rows.append(cells)
         head = ["setting" if self.by_group else "run"] + [

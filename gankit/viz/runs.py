@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 
 # in log.jsonl: bookkeeping, not a curve worth drawing
 NOT_CURVES = frozenset({"step", "time", "event", "final", "source", "n", "protocol"})
@@ -209,7 +210,7 @@ def format_runs_table(root: str | Path) -> str:
         except GankitError as e:
             rows.append((str(path), "?", "?", "unreadable", str(e)[:60]))
             continue
-        metrics = " ".join(f"{k} {v:.4g}" for k, v in sorted(run.final_metrics().items()))
+        metrics = " ".join(f"{k} {format_mean_std(v)}" for k, v in sorted(run.final_metrics().items()))
         rows.append((str(path), describe(run.config),
                      f"{run.steps_done}/{run.total_steps}", run.state, metrics or "-"))
     if len(rows) == 1:

@@ -68,7 +68,8 @@ def test_comparison_groups_seeds_with_mean_and_std(tmp_path, make_run):
     head, *rows = _cells(report.metrics())
     assert head == ["setting", "mode_kl ↓", "modes ↑"]
     # modes: higher is better, hinge's mean 7 beats wgan's 5; mode_kl: lower is better, wgan wins
-    assert rows == [["loss.name=hinge", "0.2 ± 0.14", "*7 ± 1.4"], ["loss.name=wgan", "*0.05", "5"]]
+    # each mean to the decimal place of its std's second digit
+    assert rows == [["loss.name=hinge", "0.20 ± 0.14", "*7.0 ± 1.4"], ["loss.name=wgan", "*0.05", "5"]]
     config = report.config()
     assert "<td>loss.name</td>" in config and "<td>train.seed</td>" in config
     assert "data.source" not in config.split("<details>")[0]
