@@ -43,7 +43,9 @@ def test_sweep_trains_every_seed_and_summarises_mean_and_std(tmp_path):
     cells = [c.strip() for c in table[2].strip("|").split("|")]
     assert cells[:2] == ["default", "2"]
     assert cells[5] == format_mean_std(statistics.fmean(modes), statistics.stdev(modes))
-    assert (out / "report.html").read_text().count("<figure>") == 2  # each seed's toy scatter
+    html = (out / "report.html").read_text()
+    assert html.count("<figure>") == 4  # each seed's final samples and toy scatter
+    assert html.count("<figcaption>final (step") == 2
     # a second call finds both runs finished and trains nothing
     echoed.clear()
     assert run_sweep("toy_ring8", TINY, seeds=2, jobs=2, out=out, echo=echoed.append) == 0
