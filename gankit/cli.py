@@ -226,7 +226,7 @@ def _add_view_commands(sub) -> None:
     ls.set_defaults(func=cmd_runs)
     ps = sub.add_parser("presets", help="list the built-in presets")
     ps.add_argument("names", nargs="*", help="only these presets")
-    ps.add_argument("--time", action="store_true", help="measure a few steps of each: rough CPU time")
+    ps.add_argument("--time", action="store_true", help="estimate each run's time from a warm rate (~3 s each)")
     ps.set_defaults(func=cmd_presets)
     sw = sub.add_parser("sweep", help="train a grid of settings x seeds; mean +- std and a report")
     sw.add_argument("preset")
