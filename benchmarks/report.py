@@ -13,6 +13,8 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from gankit.metrics.describe import format_mean_std
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "BENCHMARKS.md"
 
@@ -33,10 +35,12 @@ def write_section(path: Path, text: str) -> None:
 
 
 def mean_std(values: list[float], fmt: str = ".1f") -> str:
-    """``mean ± std`` over seeds (the sample std), or the one value, each in ``fmt``."""
+    """``mean ± std`` over seeds (the sample std) to the precision the std supports
+    (:func:`gankit.metrics.describe.format_mean_std`, as reports show it), or the one value
+    in ``fmt``."""
     if len(values) == 1:
         return format(values[0], fmt)
-    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+    return format_mean_std(statistics.mean(values), statistics.stdev(values))
 
 
 def write_json(path: Path | None, result: dict) -> None:

@@ -35,18 +35,24 @@ def _split_preset(items: list[str]) -> tuple[str | None, list[str]]:
 def cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import (check_resume_override, config_from_dict, dump_yaml, load_config,
                                parse_override, set_key, validate)
-    from gankit.training.checkpoint import load_checkpoint
+    from gankit.training.checkpoint import resume_point
     from gankit.training.trainer import Trainer, check_config, next_run_dir
 
     preset, overrides = _split_preset(args.items)
+    resume = bool(args.resume)  # from a checkpoint
     if args.data:
         overrides.append(f"data.source={args.data}")
     if args.resume:
         if preset:
             raise GankitError("--resume takes its config from the run; drop the preset")
         run_dir = Path(args.resume)
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt")
-        cfg = config_from_dict(ckpt["config"])
+        ckpt, stored = resume_point(run_dir)
+        if ckpt is None:
+            resume = False
+            print(f"note: '{run_dir}' stopped before its first checkpoint: training it from step 0 "
+                  "with its stored config.yaml", file=sys.stderr)
+            ckpt = {"step": 0, "config": stored}
+        cfg = config_from_dict(stored)
         for key, value in map(parse_override, overrides):
             check_resume_override(key)
             set_key(cfg, key, value)
@@ -69,7 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     if run_dir is None:
         run_dir = next_run_dir(Path("runs"))
-    trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
+    trainer = Trainer(cfg, run_dir, resume=resume)
     if trainer.main:
         print(f"run folder: {run_dir}", file=sys.stderr)
     trainer.fit()
@@ -188,7 +194,7 @@ def _add_view_commands(sub) -> None:
     ls.set_defaults(func=cmd_runs)
     ps = sub.add_parser("presets", help="list the built-in presets")
     ps.add_argument("names", nargs="*", help="only these presets")
-    ps.add_argument("--time", action="store_true", help="measure a few steps of each: rough CPU time")
+    ps.add_argument("--time", action="store_true", help="estimate each run's time from a warm rate (~3 s each)")
     ps.set_defaults(func=cmd_presets)
     sw = sub.add_parser("sweep", help="train a grid of settings x seeds; mean +- std and a report")
     sw.add_argument("preset")

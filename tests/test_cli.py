@@ -89,6 +89,26 @@ def test_resume_continues_exactly_as_an_uninterrupted_run(tmp_path, capsys):
     assert saved["train"]["steps"] == 9 and saved["train"]["log_every"] == 1
 
 
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_0(toy_run, tmp_path, capsys):
+    # what kill -9 before the first checkpoint leaves: config.yaml, an empty checkpoints/, logs
+    run = tmp_path / "killed"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "config.yaml").write_text((toy_run / "config.yaml").read_text())
+    code, _, err = run_cli(["train", "--resume", run], capsys)
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "before its first checkpoint" in line]
+    assert notes == [f"note: '{run}' stopped before its first checkpoint: training it from step 0 "
+                     "with its stored config.yaml"]
+    # the stored config, from step 0: the same weights as the run that was never killed
+    a, b = _weights(run), _weights(toy_run)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+    (run / "checkpoints" / "last.pt").unlink()
+    (run / "config.yaml").unlink()  # nothing to resume from: the checkpoint's own error
+    code, _, err = run_cli(["train", "--resume", run], capsys)
+    assert_one_line_error(code, err, "last.pt' does not exist; train first or give the right run folder")
+
+
 def test_resume_refuses_overrides_that_change_the_run(toy_run, tmp_path, capsys):
     import shutil
 

@@ -18,6 +18,13 @@ Built-in tasks made from MNIST-5k (1x28x28):
   The held-out digits (``data.held_out``) are given in both styles, with their labels.
 
 ``data.direction=BtoA`` swaps the sides: batch key ``a`` is always the model's input side.
+
+Unreadable files follow ``data.on_bad``. Paired folders are listed without verifying each
+file (a file skipped at the scan would leave its counterpart unmatched), so a damaged file
+is met when its pair is decoded: ``error`` (the default) stops with the file's name,
+``skip`` leaves its pair out (in memory) or gives the next readable pair in its place and
+counts it (streamed, as an image folder does). Each unpaired side is an image folder and
+is treated as one.
 """
 from __future__ import annotations
 
@@ -124,6 +131,14 @@ def mnist_thick(cfg: DataConfig) -> tuple[Tensor, Tensor, Tensor, Tensor]:
 
 
 # ---- AB folders and aligned folders ----------------------------------------------------------
+class UnreadableImage(DataError):
+    """An image file of a pair that does not decode (``path`` names it)."""
+
+    def __init__(self, message: str, path: Path):
+        super().__init__(message)
+        self.path = path
+
+
 def _open(path: Path, channels: int) -> Image.Image:
     try:
         with Image.open(path) as im:
@@ -131,7 +146,8 @@ def _open(path: Path, channels: int) -> Image.Image:
             im = ImageOps.exif_transpose(im)
             return folders._convert(im, channels)
     except Exception as e:  # noqa: BLE001 -- Pillow raises many types for bad files
-        raise DataError(f"cannot read image '{path}' ({e}); replace it with a valid image") from None
+        raise UnreadableImage(f"cannot read image '{path}' ({e}); replace it with a valid image",
+                              path) from None
 
 
 def _to_tensor(im: Image.Image, size: int) -> Tensor:
@@ -159,7 +175,7 @@ def _aligned_files(root: Path) -> list[tuple[Path, Path]]:
         if not (root / side).is_dir():
             raise DataError(f"data.layout=aligned needs sub-folders 'A' and 'B' in '{root}'; "
                             f"'{root / side}' is missing")
-        report = folders.scan_folder(root / side)
+        report = folders.scan_folder(root / side, verify=False)  # decoding decides (data.on_bad)
         sides.append({p.relative_to(root / side).with_suffix("").as_posix(): p for p in report.files})
     a, b = sides
     unmatched = sorted(set(a) ^ set(b))
@@ -171,22 +187,95 @@ def _aligned_files(root: Path) -> list[tuple[Path, Path]]:
 
 
 class PairedFolderDataset(Dataset):
-    """Item ``i`` is ``{'a': [C, s, s], 'b': [C, s, s]}`` from an AB image or an aligned pair."""
+    """Item ``i`` is ``{'a': [C, s, s], 'b': [C, s, s], 'bad': int64}`` from an AB image or an
+    aligned pair. When a file of pair ``i`` does not decode, the next readable pair (``i+1``,
+    ``i+2``, ... wrapping around) comes in its place with ``bad = i`` (else -1), as in
+    :class:`~gankit.data.folders.ImageFolderDataset` for training: the source applies
+    ``data.on_bad`` and names the file through :attr:`paths`."""
 
     def __init__(self, items: list, size: int, channels: int, layout: str, swap: bool):
         self.items, self.size, self.channels = items, size, channels
         self.layout, self.swap = layout, swap
+        self.paths = _PairPaths(items, layout)
 
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> dict[str, Tensor]:
+    def read(self, i: int) -> tuple[Tensor, Tensor]:
+        """Pair ``i`` as (A, B); :class:`UnreadableImage` when one of its files does not decode."""
         if self.layout == "ab":
-            a, b = load_ab_image(self.items[i], self.size, self.channels)
-        else:
-            pa, pb = self.items[i]
-            a, b = (folders.load_image(p, self.size, self.channels) for p in (pa, pb))
-        return {"a": b, "b": a} if self.swap else {"a": a, "b": b}
+            return load_ab_image(self.items[i], self.size, self.channels)
+        return tuple(_load_side(p, self.size, self.channels) for p in self.items[i])  # type: ignore[return-value]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        n = len(self.items)
+        for k in range(n):
+            try:
+                a, b = self.read((index + k) % n)
+            except UnreadableImage:
+                continue
+            pair = {"a": b, "b": a} if self.swap else {"a": a, "b": b}
+            return {**pair, "bad": torch.tensor(index if k > 0 else -1)}
+        raise DataError(f"none of the {n} pairs of images could be decoded; check the files "
+                        f"(e.g. '{self.paths[0]}')")
+
+
+def _load_side(path: Path, size: int, channels: int) -> Tensor:
+    try:
+        return folders.load_image(path, size, channels)
+    except DataError as e:
+        raise UnreadableImage(str(e), path) from None
+
+
+class _PairPaths:
+    """``paths[i]``: the file to name for pair ``i`` (an AB image; of an aligned pair, the
+    side that fails to decode, else A's)."""
+
+    def __init__(self, items: list, layout: str):
+        self.items, self.layout = items, layout
+
+    def __getitem__(self, i: int) -> Path:
+        if self.layout == "ab":
+            return self.items[i]
+        for path in self.items[i]:
+            try:
+                folders.load_image(path, 8, 1)
+            except DataError:
+                return path
+        return self.items[i][0]
+
+
+def _native_channels(paths: list[Path]) -> int:
+    """1 when the first file that opens is greyscale, else 3 (a damaged file is met later)."""
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                return 1 if im.mode in ("1", "L", "I", "I;16", "F") else 3
+        except Exception:  # noqa: BLE001 -- any file that does not open is skipped here
+            continue
+    raise DataError(f"none of the {len(paths)} images (e.g. '{paths[0]}') can be opened; check the files")
+
+
+def _resident_pairs(dataset: PairedFolderDataset, on_bad: str) -> dict[str, Tensor]:
+    """Every pair decoded once; an unreadable file stops (``data.on_bad=error``, naming it)
+    or leaves its pair out (``skip``, with a count)."""
+    pairs, bad = [], []
+    for i in range(len(dataset)):
+        try:
+            a, b = dataset.read(i)
+        except UnreadableImage as e:
+            if on_bad == "error":
+                raise DataError(f"{e} (or set data.on_bad=skip to leave such pairs out)") from None
+            bad.append(e.path)
+            continue
+        pairs.append({"a": b, "b": a} if dataset.swap else {"a": a, "b": b})
+    if not pairs:
+        raise DataError(f"none of the {len(dataset)} pairs of images could be decoded; check the "
+                        f"files (e.g. '{bad[0]}')")
+    if bad:
+        print(f"data: {len(bad)} pair(s) left out, their images unreadable (data.on_bad=skip), "
+              f"e.g. '{bad[0]}'")
+    return {k: torch.stack([p[k] for p in pairs]) for k in ("a", "b")}
 
 
 def _paired_folder(cfg: DataConfig) -> tuple[dict[str, Tensor] | None, Dataset | None, DataInfo]:
@@ -195,21 +284,21 @@ def _paired_folder(cfg: DataConfig) -> tuple[dict[str, Tensor] | None, Dataset |
         raise DataError(f"data.layout={cfg.layout} needs a folder, but '{root}' is not one; "
                         "fix data.source")
     if cfg.layout == "ab":
-        items: list = folders.scan_folder(root).files
-        first = items[0]
+        items: list = folders.scan_folder(root, verify=False).files  # decoding decides (data.on_bad)
+        firsts = items
     else:
         items = _aligned_files(root)
-        first = items[0][0]
+        firsts = [a for a, _ in items]
     size = cfg.image_size or DEFAULT_SIZE
-    with Image.open(first) as im:
-        channels = cfg.channels or (1 if im.mode in ("1", "L", "I", "I;16", "F") else 3)
+    channels = cfg.channels or _native_channels(firsts)
     dataset = PairedFolderDataset(items, size, channels, cfg.layout, cfg.direction == "BtoA")
     info = DataInfo("paired", (channels, size, size), name=str(root), size=len(items))
     nbytes = 2 * len(items) * channels * size * size * 4
     if cfg.resident == "no" or (cfg.resident == "auto" and nbytes > cfg.resident_max_mb * 2**20):
         return None, dataset, info
-    pairs = [dataset[i] for i in range(len(dataset))]
-    return {k: torch.stack([p[k] for p in pairs]) for k in ("a", "b")}, None, info
+    tensors = _resident_pairs(dataset, cfg.on_bad)
+    info.size = len(tensors["a"])
+    return tensors, None, info
 
 
 def load_paired(cfg: DataConfig) -> tuple[dict[str, Tensor] | None, Dataset | None, DataInfo]:
@@ -243,14 +332,25 @@ def _scan_side(folder: Path) -> folders.ScanReport:
 
 def _side_source(folder: Path, cfg: DataConfig, size: int, channels: int, seed: int,
                  device: torch.device, rank: int, world: int):
+    """One side as an image folder is read: what the scan or the in-memory decode skips is
+    reported in one line; a file damaged later meets ``data.on_bad`` in the streaming source."""
     report = _scan_side(folder)
     info = DataInfo("image", (channels, size, size), name=str(folder), size=len(report))
     nbytes = len(report) * channels * size * size * 4
     if cfg.resident == "yes" or (cfg.resident == "auto" and nbytes <= cfg.resident_max_mb * 2**20):
-        x, _, _ = folders.load_folder_tensor(folder, size, channels, report=report)
+        x, _, report = folders.load_folder_tensor(folder, size, channels, report=report)
+        _report_skipped(report)
+        info.size = len(x)
         return ResidentSource({"x": x}, info, cfg.batch_size, seed, device, rank, world)
-    dataset = folders.ImageFolderDataset(folder, size, channels, report=report)
-    return StreamingSource(dataset, info, cfg.batch_size, seed, device, cfg.workers, rank, world)
+    _report_skipped(report)
+    dataset = folders.ImageFolderDataset(folder, size, channels, report=report, flag_bad=True)
+    return StreamingSource(dataset, info, cfg.batch_size, seed, device, cfg.workers, rank, world,
+                           on_bad=cfg.on_bad)
+
+
+def _report_skipped(report: folders.ScanReport) -> None:
+    if sum(report.skipped.values()):
+        print(f"data: {report.summary()}")
 
 
 class UnpairedSource:
@@ -261,6 +361,18 @@ class UnpairedSource:
 
     def next_batch(self) -> dict[str, Tensor]:
         return {"a": self.a.next_batch()["x"], "b": self.b.next_batch()["x"]}
+
+    @property
+    def bad_files(self) -> set[tuple[str, int]]:
+        """The files of either side met unreadable while streaming (``data.on_bad=skip``)."""
+        return {(side, i) for side, src in (("a", self.a), ("b", self.b))
+                for i in getattr(src, "bad_files", ())}
+
+    def log_values(self) -> dict[str, float]:
+        """``data/skipped`` over both sides when a streamed side counts them."""
+        if not any(getattr(src, "log_values", dict)() for src in (self.a, self.b)):
+            return {}
+        return {"data/skipped": float(len(self.bad_files))}
 
     def state_dict(self) -> dict[str, Any]:
         return {"a": self.a.state_dict(), "b": self.b.state_dict()}

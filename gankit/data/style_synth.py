@@ -5,17 +5,14 @@ sentiment pair has its own clause frame, so the pairing can be recovered from un
 A sentence's *content* is its clause frames and content words; contents are split three ways
 so the positive training sentences, the negative ones and the test sentences share none:
 training is truly unpaired, and the correct transfer of every test sentence is known by rule.
+
+This module is the grammar alone (sentences as word lists); :mod:`gankit.data.text` turns
+them into token tensors (``load_text_data``), so the dependency runs one way.
 """
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-
-import torch
-
-from gankit.config import DataConfig
-from gankit.data.info import DataInfo
-from gankit.errors import DataError
 
 STYLE_NAMES = ("positive", "negative")
 N_TRAIN = 3000  # sentences per style
@@ -129,24 +126,3 @@ def splits() -> dict[str, list[list[str]]]:
         "test_style": [0] * len(test_pos) + [1] * len(test_neg),
         "gold": [render(c, 1) for c in test_pos] + [render(c, 0) for c in test_neg],
     }
-
-
-def load(cfg: DataConfig, name: str):
-    """The built-in style task as :class:`gankit.data.text.TextData` (x, y; test with gold)."""
-    from gankit.data.text import TextData, Vocab
-
-    need = max_words() + 1
-    if cfg.held_out > 0:
-        raise DataError(f"'{name}' comes with its own test set; set data.held_out=0")
-    if cfg.max_len < need:
-        raise DataError(f"'{name}' has sentences of {need - 1} words; set data.max_len >= {need}")
-    parts = splits()
-    vocab = Vocab.build(parts["train"])
-    train = {"x": vocab.encode(parts["train"], cfg.max_len),
-             "y": torch.tensor(parts["train_style"], dtype=torch.long)}
-    test = {"x": vocab.encode(parts["test"], cfg.max_len),
-            "y": torch.tensor(parts["test_style"], dtype=torch.long),
-            "gold": vocab.encode(parts["gold"], cfg.max_len)}
-    info = DataInfo("sequence", (cfg.max_len,), name=name, vocab=vocab.tokens, size=len(train["x"]),
-                    num_classes=2, class_names=list(STYLE_NAMES))
-    return TextData(train, test, info, vocab, style=StyleRule(), every=train["x"], labels=train["y"])

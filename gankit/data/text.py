@@ -33,6 +33,7 @@ from typing import Iterable, Sequence
 import torch
 
 from gankit.config import DataConfig
+from gankit.data import style_synth
 from gankit.data.info import DataInfo
 from gankit.errors import DataError
 
@@ -242,8 +243,6 @@ def source_parts(source: str) -> list[str]:
 
 def is_text_source(source: str) -> bool:
     """Whether ``data.source`` names sequence data (so the loaders above handle it)."""
-    from gankit.data import style_synth
-
     parts = source_parts(source)
     if len(parts) == 1 and (parts[0] == "oracle" or parts[0].startswith("oracle:")):
         return True
@@ -269,16 +268,34 @@ class TextData:
 
 def load_text_data(cfg: DataConfig) -> TextData:
     """Load (or sample) the sequence data ``cfg.source`` names, with its test split."""
-    from gankit.data import style_synth
-
     if cfg.max_len < 2:
         raise DataError(f"data.max_len must be at least 2 for sequences, got {cfg.max_len}")
     parts = source_parts(cfg.source)
     if parts[0] == "oracle" or parts[0].startswith("oracle:"):
         return _oracle_data(cfg, parts[0])
     if len(parts) == 1 and parts[0] in style_synth.BUILTIN_STYLE:
-        return style_synth.load(cfg, parts[0])
+        return _style_data(cfg, parts[0])
     return _corpus_data(cfg, parts)
+
+
+def _style_data(cfg: DataConfig, name: str) -> TextData:
+    """The built-in style task (:mod:`gankit.data.style_synth`) as x, y; its test set with gold."""
+    need = style_synth.max_words() + 1
+    if cfg.held_out > 0:
+        raise DataError(f"'{name}' comes with its own test set; set data.held_out=0")
+    if cfg.max_len < need:
+        raise DataError(f"'{name}' has sentences of {need - 1} words; set data.max_len >= {need}")
+    parts = style_synth.splits()
+    vocab = Vocab.build(parts["train"])
+    train = {"x": vocab.encode(parts["train"], cfg.max_len),
+             "y": torch.tensor(parts["train_style"], dtype=torch.long)}
+    test = {"x": vocab.encode(parts["test"], cfg.max_len),
+            "y": torch.tensor(parts["test_style"], dtype=torch.long),
+            "gold": vocab.encode(parts["gold"], cfg.max_len)}
+    info = DataInfo("sequence", (cfg.max_len,), name=name, vocab=vocab.tokens, size=len(train["x"]),
+                    num_classes=2, class_names=list(style_synth.STYLE_NAMES))
+    return TextData(train, test, info, vocab, style=style_synth.StyleRule(), every=train["x"],
+                    labels=train["y"])
 
 
 def _oracle_data(cfg: DataConfig, source: str) -> TextData:

@@ -49,8 +49,14 @@ GLOSSARY: dict[str, Entry] = {
                                         "the least varied class"),
     "modes": Entry("modes", HIGHER, "classes (or mixture modes) that received samples"),
     "mode_kl": Entry("mode KL", LOWER, "KL(mode histogram || uniform): 0 when modes are equally used"),
+    "modes_fair": Entry("modes with a fair share", HIGHER, "mixture modes that received at least "
+                        "a quarter of their fair share (n / K) of the samples"),
     "high_quality": Entry("high-quality share", HIGHER, "share of toy samples within 3 standard "
                           "deviations of a mode"),
+    "within_1std": Entry("share within 1 std", HIGHER, "share of toy samples within 1 standard "
+                         "deviation of their nearest mode (tight around the modes)"),
+    "beyond_10std": Entry("share beyond 10 std", LOWER, "share of toy samples farther than 10 "
+                          "standard deviations from every mode (off the data)"),
     "nn_min": Entry("closest training distance", HIGHER, "smallest RMS pixel distance from a "
                     "sample to a training image; 0 means a copy"),
     "nn_median": Entry("median training distance", HIGHER, "median RMS distance to the nearest training image"),
@@ -106,6 +112,22 @@ def format_value(value: float) -> str:
     if isinstance(value, int):
         return str(value)
     return str(value) if math.isinf(value) or math.isnan(value) else f"{value:.6g}"
+
+
+def format_mean_std(mean: float, std: float | None = None, significant: int = 2) -> str:
+    """A score to the precision its spread supports: the std to ``significant`` digits and the
+    mean to the same decimal place (``0.0067 ± 0.0025``, ``26.70 ± 0.10``, ``12340 ± 680``);
+    a lone value (no std or a non-finite one) to 4 significant digits, with ``± 0`` where the
+    runs agree exactly. The one format of reports, ``gankit runs`` and the benchmark tables."""
+    if not math.isfinite(mean):
+        return str(mean)
+    if std is None or not math.isfinite(std) or std <= 0:
+        return f"{mean:.4g}" + (" ± 0" if std == 0 else "")
+    last = math.floor(math.log10(std)) - (significant - 1)  # power of ten of std's last digit
+    if last < 0:
+        return f"{mean:.{-last}f} ± {std:.{-last}f}"
+    step = 10 ** last
+    return f"{round(mean / step) * step:.0f} ± {round(std / step) * step:.0f}"
 
 
 def _count(value) -> str:

@@ -44,8 +44,22 @@ class AdversarialLoss:
     def d_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
         return self.objective.d_loss(real_out, fake_out)
 
-    def g_loss(self, fake_out: Tensor) -> Tensor:
-        return self.objective.g_loss(fake_out)
+    def g_loss(self, fake_out: Tensor, real_out: Tensor | None = None) -> Tensor:
+        """G's loss; ``real_out`` (D on a real batch) is read only when :attr:`g_sees_real`."""
+        return self.objective.g_loss(fake_out, real_out)
+
+    @property
+    def g_sees_real(self) -> bool:
+        """Whether G's loss compares its fakes with D's outputs on reals (relativistic)."""
+        return self.objective.g_sees_real
+
+    def real_scores(self, score: Callable[[], Tensor]) -> Tensor | None:
+        """D's outputs on reals for G's loss: ``score()`` (D on a real batch, without a graph:
+        they do not depend on G) where the objective reads them, else None and no forward."""
+        if not self.g_sees_real:
+            return None
+        with torch.no_grad():
+            return score().float()
 
     @property
     def regularised(self) -> bool:
@@ -75,13 +89,20 @@ class AdversarialLoss:
         if self.clip > 0:
             clip_weights(D, self.clip)
 
-    def require(self, kind: str, allowed: Iterable[str] | None = None, why: str = "") -> AdversarialLoss:
+    def require(self, kind: str, allowed: Iterable[str] | None = None, why: str = "",
+                feeds_real: bool = False) -> AdversarialLoss:
         """Refuse (one line) an objective or a regulariser that ``kind`` cannot use: names
-        outside ``allowed`` (every name when None), and any penalty or clipping."""
+        outside ``allowed`` (every name when None), an objective whose G loss needs D's
+        outputs on reals unless ``feeds_real`` (the kind's G step computes them), and any
+        penalty or clipping."""
         allowed = tuple(allowed) if allowed is not None else None
         if allowed is not None and self.name not in allowed:
             raise ConfigError(f"model.kind={kind} takes loss.name={' | '.join(allowed)}"
                               f"{f' ({why})' if why else ''}; got loss.name={self.name}")
+        if self.g_sees_real and not feeds_real:
+            raise ConfigError(f"loss.name={self.name} needs D's outputs on real data in G's loss, "
+                              f"which model.kind={kind}'s G step does not compute; use an objective "
+                              "such as nonsaturating, lsgan or hinge")
         if self.regularised:
             names = " | ".join(allowed) if allowed is not None else "lsgan, nonsaturating or hinge"
             raise ConfigError(f"{kind} takes no discriminator penalty or weight clipping; use "

@@ -151,8 +151,9 @@ class CycleGAN(ImageTranslation):
         G_ab, G_ba = self.G["AB"], self.G["BA"]
         with self.autocast():
             fake_b, fake_a = G_ab(a), G_ba(b)
-            gan = (self.loss.g_loss(self.D["B"](fake_b).float())
-                   + self.loss.g_loss(self.D["A"](fake_a).float()))
+            real_b, real_a = (self.loss.real_scores(lambda: self.D[s](x)) for s, x in (("B", b), ("A", a)))
+            gan = (self.loss.g_loss(self.D["B"](fake_b).float(), real_b)
+                   + self.loss.g_loss(self.D["A"](fake_a).float(), real_a))
             cycle = l1(G_ba(fake_b).float(), a.float()) + l1(G_ab(fake_a).float(), b.float())
             loss = gan + m.lambda_cycle * cycle
             logs = {"loss/G/gan": gan.detach(), "loss/G/cycle": cycle.detach()}

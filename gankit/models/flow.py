@@ -112,7 +112,7 @@ class Flow(lk.HeldOutLikelihood, GenerativeModel):
         if not self.adversarial:
             return [Phase("flow")]
         hybrid = self.cfg.model.objective == "hybrid"
-        return adversarial_schedule(self.cfg.train, g_needs_batch=hybrid)
+        return adversarial_schedule(self.cfg.train, g_needs_batch=hybrid or self.loss.g_sees_real)
 
     def ema_targets(self) -> dict[str, nn.Module]:
         return {"flow": self.flow}
@@ -182,9 +182,10 @@ class Flow(lk.HeldOutLikelihood, GenerativeModel):
         self.train_only(self.flow, self.D)
         with self.autocast():
             fake = self._fake(self.cfg.data.batch_size // world_size())
-            loss = adv = self.loss.g_loss(self.D(fake).float())
+            real_out = self.loss.real_scores(lambda: self.D(self.dequantized(batch["x"])))
+            loss = adv = self.loss.g_loss(self.D(fake).float(), real_out)
         logs = {"loss/G": adv.detach()}
-        if batch is not None:
+        if self.cfg.model.objective == "hybrid":
             x = batch["x"]
             with self.autocast():
                 nll = self.nll(x, self._uniform(x) if self.image else None).float().mean()

@@ -200,8 +200,10 @@ class GAN(GenerativeModel):
         return opts
 
     def schedule(self) -> list[Phase]:
-        phases = adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional)
-        if self.cfg.model.reuse_fake:  # the reused batch brings its conditions along
+        # G reads a batch for its conditions, or for D's outputs on reals (a relativistic loss)
+        g_reals = self.loss.g_sees_real
+        phases = adversarial_schedule(self.cfg.train, g_needs_batch=self.conditional or g_reals)
+        if self.cfg.model.reuse_fake and not g_reals:  # the reused batch brings its conditions along
             phases[1] = Phase("G", needs_batch=False)
         return phases
 
@@ -285,6 +287,7 @@ class GAN(GenerativeModel):
 
     def _g_step(self, batch: Batch | None, step: int = 0) -> dict[str, torch.Tensor]:
         self.train_only(self.G, self.D)
+        real_out = self._real_scores(batch)
         kept = self.__dict__.pop("_kept_fake", None)  # model.reuse_fake: D's batch, first G phase only
         if kept is not None:
             raw, z, c, y = kept
@@ -297,10 +300,10 @@ class GAN(GenerativeModel):
             if self.acgan:
                 out, logits = self.D.score_and_logits(fake)
                 aux = F.cross_entropy(logits.float(), batch["y"])
-                loss = self.loss.g_loss(out.float()) + self.cfg.model.aux_weight * aux
+                loss = self.loss.g_loss(out.float(), real_out) + self.cfg.model.aux_weight * aux
                 logs["loss/G/aux"] = aux.detach()
             else:
-                loss = self.loss.g_loss(self.D(fake, c).float())
+                loss = self.loss.g_loss(self.D(fake, c).float(), real_out)
         if self.cfg.model.mode_seeking > 0:
             loss = loss + self.cfg.model.mode_seeking * mode_seeking_term(raw.float(), z, logs)
         if self.cfg.model.pl_weight > 0 and step % self.cfg.model.pl_every == 0:
@@ -308,6 +311,16 @@ class GAN(GenerativeModel):
         logs["grad/G"] = self.optimize("G", loss, self.G)
         logs["loss/G"] = loss.detach()
         return logs
+
+    def _real_scores(self, batch: Batch | None) -> torch.Tensor | None:
+        """D's outputs on the phase's real batch (with its own conditions), for an objective
+        whose G loss reads them; None otherwise."""
+        def score() -> torch.Tensor:
+            real, c = self._augment(batch["x"]), self.batch_conditions(batch)
+            with self.autocast():
+                return self.D.score_and_logits(real)[0] if self.acgan else self.D(real, c)
+
+        return self.loss.real_scores(score)
 
     def _new_g_batch(self, batch: Batch | None):
         """G's own batch for its update: ``(G(z, c), z, c, batch)``, with the conditions of

@@ -39,9 +39,11 @@ class Pix2PixOptions(ModelOptions):
 
 
 def pix2pix_g_loss(objective, fake_out: torch.Tensor, fake: torch.Tensor, target: torch.Tensor,
-                   lambda_l1: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(total, adversarial, l1)`` with ``total = adversarial + lambda_l1 * l1``."""
-    adv = objective.g_loss(fake_out.float())
+                   lambda_l1: float, real_out: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(total, adversarial, l1)`` with ``total = adversarial + lambda_l1 * l1``; ``real_out``
+    (D on the real pairs) for an objective whose G loss reads it."""
+    adv = objective.g_loss(fake_out.float(), real_out)
     dist = l1(fake.float(), target.float())
     return adv + lambda_l1 * dist, adv, dist
 
@@ -84,8 +86,9 @@ class Pix2Pix(ImageTranslation):
         self.train_only(self.G, self.D)
         with self.autocast():
             fake = self.G(a)
+            real_out = self.loss.real_scores(lambda: self.D(b, a))
             loss, adv, dist = pix2pix_g_loss(self.loss, self.D(fake, a), fake, b,
-                                             self.cfg.model.lambda_l1)
+                                             self.cfg.model.lambda_l1, real_out)
         self.optimize("G", loss, self.G)
         return {"loss/G": loss.detach(), "loss/G/gan": adv.detach(), "loss/G/l1": dist.detach()}
 

@@ -129,7 +129,7 @@ def run_eval(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def plain_objective(cfg, kind: str) -> AdversarialLoss:
     """The adversarial objective of an image-to-image model, which adds no D penalty or
     weight clipping (their penalties would need one D per condition image)."""
-    return adversarial_loss(cfg.loss).require(kind)
+    return adversarial_loss(cfg.loss).require(kind, feeds_real=True)
 
 
 def check_no_training_metrics(cfg, kind: str) -> None:

@@ -131,6 +131,27 @@ def save_checkpoint(ckpt: dict[str, Any], path: Path, run_dir: Path, saved_step:
         raise CheckpointError(f"could not write checkpoint '{path}' ({reason}); {then}") from None
 
 
+def resume_point(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """``(last checkpoint, stored config)`` of the run ``--resume`` continues. A run stopped
+    before its first checkpoint (killed) has its ``config.yaml`` alone: ``(None, config)``,
+    and it starts again from step 0. Every failure is a one-line :class:`CheckpointError`."""
+    import yaml
+
+    path, config_file = run_dir / "checkpoints" / "last.pt", run_dir / "config.yaml"
+    if path.exists() or not config_file.is_file():
+        ckpt = load_checkpoint(path)  # the one-line error of a missing folder or checkpoint
+        return ckpt, ckpt["config"]
+    try:
+        stored = yaml.safe_load(config_file.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        stored = f"unreadable ({str(e).splitlines()[0][:120]})"
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"'{run_dir}' has no checkpoint and its config.yaml is not a run's "
+                              f"config ({stored if isinstance(stored, str) else 'not a mapping'}); "
+                              "train it again with gankit train PRESET --out ...")
+    return None, stored
+
+
 def seed_rngs(seed: int) -> None:
     """Seed every generator a run may draw from: torch's (CPU and CUDA), numpy's global one
     and Python's ``random``. A training step draws from torch's only; the other two are

@@ -114,6 +114,17 @@ def release(run_dir: str | Path) -> None:
     os.close(fd)  # closing releases the record lock
 
 
+def live_holder(run_dir: str | Path) -> int:
+    """The pid of the live process that holds ``run_dir``'s lock, else 0 (no lock file, or
+    one left by a finished run, which clears it, or by a killed one, whose pid is gone)."""
+    try:
+        text = (Path(run_dir) / LOCK_NAME).read_text().strip()
+        pid = int(text or 0)
+    except (OSError, ValueError):
+        return 0
+    return pid if pid_alive(pid) else 0
+
+
 def is_held(run_dir: str | Path) -> bool:
     """Whether this process holds ``run_dir``'s lock."""
     return os.path.realpath(Path(run_dir) / LOCK_NAME) in _HELD

@@ -16,11 +16,26 @@ class PresetLine:
     what: str  # model kind (and objective) on its data
     steps: int
     summary: str  # the first sentence of the preset's leading comment
-    seconds: float | None = None  # estimated CPU time of the whole run, when measured
+    timing: Timing | None = None  # the estimated time of the whole run, when measured
+
+
+@dataclass
+class Timing:
+    """A whole run's time estimated from a warm rate: ``train.steps / rate``."""
+
+    seconds: float
+    rate: float  # steps per second, wall clock, one thread, after the warm-up
+    steps: int  # steps the rate was measured over
+    warmup: int  # steps run first and not timed
+
+    @property
+    def how(self) -> str:
+        return f"{self.rate:.3g} steps/s over {self.steps} steps after {self.warmup} warm-up"
 
 
 def summary_of(path: Path, limit: int = 70) -> str:
-    """The preset's leading comment up to its first full stop (cut at ``limit`` characters)."""
+    """The preset's leading comment up to its first full stop (cut between words, before
+    ``limit`` characters)."""
     lines = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
@@ -30,7 +45,11 @@ def summary_of(path: Path, limit: int = 70) -> str:
     end = re.search(r"(?<!\bal)\.(\s|$)", text)  # "et al." ends no sentence
     if end:
         text = text[:end.start() + 1]
-    return text if len(text) <= limit else text[:limit - 3].rstrip() + "..."
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 2]
+    cut = cut[:cut.rfind(" ")] if " " in cut else cut  # the last whole word that fits
+    return cut.rstrip(" ,;:-(") + "..."
 
 
 def list_presets() -> list[PresetLine]:
@@ -44,24 +63,36 @@ def list_presets() -> list[PresetLine]:
     return out
 
 
-def time_preset(name: str, steps: int = 5) -> float:
-    """Seconds (process CPU time, one thread) per step after one warm-up step, times the
-    preset's ``train.steps``: a rough estimate of the whole run. Raises GankitError when the
-    preset's data are not on this machine."""
+WARMUP_STEPS = 10  # first-call allocations, lazy set-up, the allocator and caches settling
+MEASURE_SECONDS = 3.0  # time at least this long (and at least MIN_TIMED steps) for the rate
+MIN_TIMED = 5
+
+
+def time_preset(name: str, warmup: int = WARMUP_STEPS, seconds: float = MEASURE_SECONDS) -> Timing:
+    """The preset's whole run estimated from a warm rate: ``warmup`` steps untimed, then steps
+    until ``seconds`` of wall clock (one thread, CPU) have passed, ``train.steps`` over that
+    rate. Periodic samples, checkpoints and evaluations are left out (they fall at their own
+    steps). Raises GankitError when the preset's data are not on this machine."""
     import tempfile
 
     from gankit.training.trainer import Trainer
 
     cfg = load_config(name, ["train.threads=1", "train.progress=false", "train.device=cpu"])
     total = cfg.train.steps
+    warmup = min(warmup, max(total - MIN_TIMED, 0))
     with tempfile.TemporaryDirectory() as tmp:
         trainer = Trainer(cfg, Path(tmp) / "run")
-        trainer.run_steps(1)  # warm-up: first-call allocations and lazy set-up
-        start = time.process_time()
-        trainer.run_steps(steps)
-        per_step = (time.process_time() - start) / steps
-        trainer.logger.close()
-    return per_step * total
+        try:
+            trainer.run_steps(warmup)
+            timed, start = 0, time.perf_counter()
+            while warmup + timed < total and (timed < MIN_TIMED or time.perf_counter() - start < seconds):
+                trainer.run_steps(1)
+                timed += 1
+            elapsed = time.perf_counter() - start
+        finally:
+            trainer.logger.close()
+    rate = timed / elapsed if elapsed > 0 else float("inf")
+    return Timing(total / rate, rate, timed, warmup)
 
 
 def _duration(seconds: float | None) -> str:
@@ -70,14 +101,21 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
-def format_presets(lines: list[PresetLine]) -> str:
-    """An aligned table, one preset a line."""
-    timed = any(p.seconds is not None for p in lines)
-    rows = [("preset", "trains", "steps") + (("CPU time",) if timed else ()) + ("",)]
+def format_presets(lines: list[PresetLine], timed: bool = False) -> str:
+    """An aligned table, one preset a line; with ``timed``, each run's estimated time and the
+    rate it comes from, and a last line saying how that was measured."""
+    head = ("preset", "trains", "steps") + (("time", "measured") if timed else ()) + ("",)
+    rows = [head]
     for p in lines:
-        rows.append((p.name, p.what, str(p.steps)) + ((_duration(p.seconds),) if timed else ()) + (p.summary,))
+        t = p.timing
+        cells = (_duration(t.seconds if t else None), t.how if t else "data not here") if timed else ()
+        rows.append((p.name, p.what, str(p.steps)) + cells + (p.summary,))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    table = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1] for r in rows)
+    if timed:
+        table += ("\ntime: train.steps / a warm rate (wall clock, one CPU thread, this machine), "
+                  "without the periodic samples, checkpoints and evaluations")
+    return table
 
 
 def presets_table(timed: bool = False, only: list[str] | None = None) -> str:
@@ -91,7 +129,7 @@ def presets_table(timed: bool = False, only: list[str] | None = None) -> str:
     if timed:
         for p in lines:
             try:
-                p.seconds = time_preset(p.name)
+                p.timing = time_preset(p.name)
             except GankitError:  # its data are not here (a folder, a text package)
-                p.seconds = None
-    return format_presets(lines)
+                p.timing = None
+    return format_presets(lines, timed)

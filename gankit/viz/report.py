@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 from gankit.viz.runs import Run, describe, differing_keys, flatten, group_by_setting, read_run
 from gankit.viz.svg import PALETTE, line_chart
 
@@ -34,7 +35,7 @@ svg.chart{width:100%;height:auto;font-size:13px;background:#fff;border:1px solid
 svg .grid{stroke:#e5e5e5}svg .ct{font-size:15px;font-weight:600}
 .legend span{display:inline-block;margin-right:12px;font-size:.9em}
 .legend i{display:inline-block;width:14px;height:4px;margin-right:4px;vertical-align:middle}
-.strip{display:flex;gap:8px;overflow-x:auto;padding-bottom:6px}
+.strip{display:flex;flex-wrap:wrap;gap:8px;padding-bottom:6px}
 figure{margin:0;flex:0 0 auto;text-align:center;font-size:.85em}
 figure img{width:220px;max-width:80vw;height:auto;image-rendering:pixelated;border:1px solid #eee}
 pre{overflow-x:auto;background:#f7f7f7;padding:6px;font-size:.85em}
@@ -89,8 +90,8 @@ def _td(text: Any, num: bool = False) -> str:
     return f'<td class="num">{text}</td>' if num else f"<td>{text}</td>"
 
 
-def _fmt(v: float) -> str:
-    return "-" if v is None else (f"{v:.4g}" if math.isfinite(v) else str(v))
+def _fmt(v: float | None, std: float | None = None) -> str:
+    return "-" if v is None else format_mean_std(v, std)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -182,6 +183,9 @@ class Report:
             series = [(self.labels[i], self.colour(i), c[key]) for i, c in enumerate(per_run) if key in c]
             charts.append(line_chart(key, series))
         if not charts:
+            if any(r.steps_done for r in self.runs):  # trained, but never reached a log step
+                return ("<h2>Curves</h2><p>no log records: train.log_every is longer than the "
+                        "steps trained</p>")
             return "<h2>Curves</h2><p>nothing logged yet</p>"
         names = list(self.colour_of)
         legend = "".join(f'<span><i style="background:{self.colour_of[n]}"></i>{escape(n)}</span>'
@@ -208,7 +212,7 @@ class Report:
                     cells.append(_td("-", True))
                     continue
                 mean, std, n = by[name]
-                text = _fmt(mean) + (f" &plusmn; {std:.2g}" if n > 1 else "")
+                text = _fmt(mean, std if n > 1 else None)
                 cells.append(_td(f'<b class="best">{text}</b>' if mean == best[metric] else text, True))
             rows.append(cells)
         head = ["setting" if self.by_group else "run"] + [
@@ -234,18 +238,24 @@ class Report:
     def samples(self, max_pictures: int) -> str:
         parts = []
         for label, run in zip(self.labels, self.runs):
-            pics = run.sample_pictures()
-            if len(pics) > max_pictures:  # evenly spaced, always ending with the last
-                idx = sorted({round(i * (len(pics) - 1) / (max_pictures - 1)) for i in range(max_pictures)})
+            final, pics = run.final_sample(), run.sample_pictures()
+            if final is not None:  # the final grid first; a step grid of the same step repeats it
+                pics = [(s, p) for s, p in pics if s != run.steps_done]
+            keep = max_pictures - (final is not None)
+            if len(pics) > keep:  # evenly spaced, always ending with the last
+                idx = sorted({round(i * (len(pics) - 1) / (keep - 1)) for i in range(keep)}) if keep > 1 else [-1]
                 pics = [pics[i] for i in idx]
-            figures = "".join(_figure(p, f"step {s}", self.thumb) for s, p in pics)
+            figures = "".join(([_figure(final, f"final (step {run.steps_done})", self.thumb)] if final else [])
+                              + [_figure(p, f"step {s}", self.thumb) for s, p in pics])
             texts = run.sample_pictures(".txt")
-            if not pics and texts:  # a sequence model: the first sentences of its last samples
-                step, path = texts[-1]
+            final_text = run.final_sample(".txt")
+            if not figures and (texts or final_text):  # a sequence model: its last sentences
+                step, path = (run.steps_done, final_text) if final_text else texts[-1]
                 lines = path.read_text(errors="replace").splitlines()[:12]
                 figures = f"<figure><pre>{escape(chr(10).join(lines))}</pre><figcaption>step {step}</figcaption></figure>"
             parts.append(f"<h3>{escape(label)}</h3><div class=\"strip\">{figures or 'no samples'}</div>")
-        return "<h2>Samples over training (fixed noise)</h2>" + "".join(parts)
+        return ("<h2>Samples (fixed noise): the final grid, then over training</h2>"
+                + "".join(parts))
 
     def eval_pictures(self) -> str:
         parts = []

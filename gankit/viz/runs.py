@@ -1,8 +1,10 @@
 """Read run folders back: config, logs, metrics, pictures and state, for reports and listings.
 
 A run folder is what the trainer writes (``config.yaml``, ``log.jsonl``, ``metrics.jsonl``,
-``samples/``, ``eval/``, ``checkpoints/``). Reading one never imports torch: listing a
-hundred runs must be quick, and a report must open on a machine without the model's code.
+``samples/``, ``eval/``, ``checkpoints/``). Its progress and state come from the logs, and
+from ``checkpoints/last.pt`` where the logs do not show the run finished (a run shorter than
+``train.log_every`` logs nothing): only then is torch imported, to read the checkpoint's step,
+so listing a hundred logged runs stays quick. A run whose lock holds a live pid is running.
 """
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 
 # in log.jsonl: bookkeeping, not a curve worth drawing
 NOT_CURVES = frozenset({"step", "time", "event", "final", "source", "n", "protocol"})
@@ -40,18 +44,56 @@ class Run:
         return int(self.config.get("train", {}).get("steps", 0))
 
     @property
-    def steps_done(self) -> int:
+    def logged_steps(self) -> int:
+        """The last step the logs and metrics record."""
         steps = [int(r["step"]) for r in self.logs + self.metrics if "step" in r]
         return max(steps, default=0)
 
+    @cached_property
+    def checkpoint_step(self) -> int | None:
+        """The step of ``checkpoints/last.pt``; None without a readable one."""
+        path = self.path / "checkpoints" / "last.pt"
+        if not path.is_file():
+            return None
+        from gankit.checkpoint_format import load_checkpoint  # torch: only for this file
+        from gankit.errors import CheckpointError
+
+        try:
+            return int(load_checkpoint(path)["step"])
+        except (CheckpointError, KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def steps_done(self) -> int:
+        """The last step trained: logged, or saved in the last checkpoint (read only when
+        the logs fall short of ``train.steps``)."""
+        logged = self.logged_steps
+        if self.total_steps and logged >= self.total_steps:
+            return logged
+        return max(logged, self.checkpoint_step or 0)
+
+    @property
+    def running(self) -> bool:
+        """Whether a live trainer holds this run folder's lock."""
+        from gankit.training.lock import live_holder
+
+        return live_holder(self.path) > 0
+
     @property
     def state(self) -> str:
-        """finished, stopped, diverged or new (nothing logged yet)."""
+        """running, diverged, finished, stopped or new (nothing trained yet)."""
+        if self.running:
+            return "running"
         if any(r.get("event") == "diverged" for r in self.logs):
             return "diverged"
         if self.total_steps and self.steps_done >= self.total_steps:
             return "finished"
         return "stopped" if self.steps_done else "new"
+
+    def final_sample(self, suffix: str = ".png") -> Path | None:
+        """``samples/final.png`` (``.txt`` for sequence models), written when training ends."""
+        path = self.path / "samples" / f"final{suffix}"
+        return path if path.is_file() else None
 
     def curves(self) -> dict[str, list[tuple[int, float]]]:
         """Every logged scalar and metric as (step, value) points; non-finite ones dropped."""
@@ -209,7 +251,7 @@ def format_runs_table(root: str | Path) -> str:
         except GankitError as e:
             rows.append((str(path), "?", "?", "unreadable", str(e)[:60]))
             continue
-        metrics = " ".join(f"{k} {v:.4g}" for k, v in sorted(run.final_metrics().items()))
+        metrics = " ".join(f"{k} {format_mean_std(v)}" for k, v in sorted(run.final_metrics().items()))
         rows.append((str(path), describe(run.config),
                      f"{run.steps_done}/{run.total_steps}", run.state, metrics or "-"))
     if len(rows) == 1:

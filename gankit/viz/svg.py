@@ -30,8 +30,23 @@ def nice_ticks(lo: float, hi: float, count: int = 5, integer: bool = False) -> l
     return ticks
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.2e}"
+def tick_labels(ticks: list[float]) -> list[str]:
+    """The labels of one axis, all in one style: plain numbers with the decimals the tick
+    step needs (``5000``, ``10000``; ``0.25``, ``0.50``), or, for very large or very small
+    values, powers of ten with a shared number of digits (``2e6``, ``4e6``)."""
+    if not ticks:
+        return []
+    step = min((b - a for a, b in zip(ticks, ticks[1:])), default=abs(ticks[0]) or 1.0)
+    top = max(abs(t) for t in ticks)
+    if top == 0 or 1e-3 <= top < 1e6:
+        # the fewest decimals that write every tick exactly
+        decimals = next((d for d in range(13) if all(abs(round(t, d) - t) <= 1e-9 * (step or 1)
+                                                     for t in ticks)), 12)
+        return [f"{t:.{decimals}f}" for t in ticks]
+    digits = next((d for d in range(13) if all(abs(float(f"{t:.{d}e}") - t) <= 1e-9 * (step or top)
+                                               for t in ticks)), 12)
+    return [f"{t:.{digits}e}".replace("e+0", "e").replace("e-0", "e-").replace("e+", "e") if t else "0"
+            for t in ticks]
 
 
 def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]]]]) -> str:
@@ -60,11 +75,13 @@ def line_chart(title: str, series: list[tuple[str, str, list[tuple[float, float]
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
              f'aria-label="{escape(title)}">',
              f'<text x="{LEFT}" y="18" class="ct">{escape(title)}</text>']
-    for t in nice_ticks(y0, y1):
+    y_ticks = nice_ticks(y0, y1)
+    for t, text in zip(y_ticks, tick_labels(y_ticks)):
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" class="grid"/>'
-                     f'<text x="{LEFT - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{_fmt(t)}</text>')
-    for t in nice_ticks(x0, x1, integer=True):
-        parts.append(f'<text x="{sx(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{_fmt(t)}</text>')
+                     f'<text x="{LEFT - 4}" y="{sy(t) + 4:.1f}" text-anchor="end">{text}</text>')
+    x_ticks = nice_ticks(x0, x1, integer=True)
+    for t, text in zip(x_ticks, tick_labels(x_ticks)):
+        parts.append(f'<text x="{sx(t):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{text}</text>')
     parts.append(f'<text x="{WIDTH - RIGHT}" y="{HEIGHT - 4}" text-anchor="end">step</text>')
     for label, colour, pts in series:
         if len(pts) == 1:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 from gankit.viz.report import metric_summary, write_report
 from gankit.viz.runs import read_run
 
@@ -121,7 +122,7 @@ def summary_table(runs: list[SweepRun]) -> str:
         cells = []
         for m in metrics:
             mean, std, n = summary[m].get(setting, (float("nan"), 0.0, 0))
-            cells.append(f"{mean:.4g} ± {std:.2g}" if n > 1 else (f"{mean:.4g}" if n else "-"))
+            cells.append(format_mean_std(mean, std if n > 1 else None) if n else "-")
         lines.append(f"| {setting} | {len(members)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -159,3 +159,57 @@ def test_mnist_edges_is_paired_and_holds_out_digits():
     assert info.kind == "paired" and len(train["a"]) == 4500 and len(test["a"]) == 500
     torch.testing.assert_close(train["a"], outline(train["b"]))
     assert not any(torch.equal(test["b"][0], t) for t in train["b"])
+
+
+# ---- data.on_bad -----------------------------------------------------------------------------
+def corrupt(path):
+    path.write_bytes(path.read_bytes()[:30])  # a PNG cut short
+
+
+@pytest.mark.parametrize("layout", ["ab", "aligned"])
+def test_paired_folder_in_memory_stops_on_a_bad_file_or_leaves_its_pair_out(tmp_path, layout, capsys):
+    if layout == "ab":
+        make_ab_folder(tmp_path, n=4)
+        bad = tmp_path / "2.png"
+    else:
+        for i in range(4):
+            save_gray(tmp_path / "A" / f"{i}.png", np.full((8, 8), 10 * i))
+            save_gray(tmp_path / "B" / f"{i}.png", np.full((8, 8), 200 - 10 * i))
+        bad = tmp_path / "B" / "2.png"
+    corrupt(bad)
+    with pytest.raises(DataError, match=f"cannot read image '{bad}'.*data.on_bad=skip") as e:
+        load_tensors(data_cfg(source=tmp_path, layout=layout, image_size=8), 0)
+    assert "\n" not in str(e.value)
+    t, _, info = load_tensors(data_cfg(source=tmp_path, layout=layout, image_size=8, on_bad="skip"), 0)
+    assert info.size == 3 and len(t["a"]) == 3
+    torch.testing.assert_close(t["a"][:, 0, 0, 0], torch.tensor([unit(0), unit(10), unit(30)]))
+    assert f"1 pair(s) left out" in capsys.readouterr().out
+
+
+def test_streamed_paired_folder_applies_on_bad(tmp_path):
+    make_ab_folder(tmp_path, n=4)
+    corrupt(tmp_path / "1.png")
+    cfg = data_cfg(source=tmp_path, layout="ab", image_size=8, batch_size=4, resident="no", workers=0)
+    with pytest.raises(DataError, match=r"cannot read image '.*1.png'.*data.on_bad=skip"):
+        build_source(cfg, 0, CPU).next_batch()
+    cfg.on_bad = "skip"
+    source = build_source(cfg, 0, CPU)
+    batch = source.next_batch()
+    # 1.png's place is taken by the next readable pair, 2.png (A = 20)
+    assert sorted(round(float(v) * 127.5 + 127.5) for v in batch["a"][:, 0, 0, 0]) == [0, 20, 20, 30]
+    assert set(batch) == {"a", "b"} and source.bad_files == {1}
+
+
+@pytest.mark.parametrize("on_bad", ["error", "skip"])
+def test_streamed_unpaired_side_applies_on_bad(tmp_path, on_bad):
+    make_unpaired(tmp_path, 4, 4)
+    cfg = data_cfg(source=tmp_path, layout="unpaired", image_size=8, batch_size=4, resident="no",
+                   workers=0, on_bad=on_bad)
+    source = build_source(cfg, 0, CPU)
+    corrupt(tmp_path / "trainB" / "b3.png")  # after the scan, as a file damaged mid-run
+    if on_bad == "error":
+        with pytest.raises(DataError, match=r"cannot read image '.*b3.png'.*data.on_bad=skip"):
+            source.next_batch()
+        return
+    source.next_batch()
+    assert source.bad_files == {("b", 3)} and source.log_values() == {"data/skipped": 1.0}

@@ -24,7 +24,7 @@ def mean(values) -> float:
 def losses(name: str, fgan_g: str = "nonsaturating"):
     obj = get_objective(name, fgan_g)
     real, fake = torch.tensor(REAL, dtype=torch.float64), torch.tensor(FAKE, dtype=torch.float64)
-    return obj.d_loss(real, fake), obj.g_loss(fake)
+    return obj.d_loss(real, fake), obj.g_loss(fake, real)
 
 
 def scalar(x: float) -> torch.Tensor:
@@ -48,11 +48,53 @@ HAND = {
 }
 
 
+# ---- relativistic: D~ = sigmoid of a difference of critic values ----------------------------------
+def softplus(v: float) -> float:
+    return math.log(1 + math.exp(v))
+
+
+# RSGAN pairs real i with fake i: differences 0.5 - 2 = -1.5 and -1 - 0 = -1.
+# RaGAN: mean(FAKE) = 1, mean(REAL) = -0.25, so real - mean(fake) = (-0.5, -2) and
+# fake - mean(real) = (2.25, 0.25).
+HAND["rsgan"] = (mean(-math.log(sigmoid(v)) for v in (-1.5, -1.0)),
+                 mean(-math.log(sigmoid(v)) for v in (1.5, 1.0)))
+HAND["ragan"] = (
+    # -E log D~(x_r) - E log(1 - D~(x_f))
+    mean(-math.log(sigmoid(v)) for v in (-0.5, -2.0)) + mean(-math.log(1 - sigmoid(v)) for v in (2.25, 0.25)),
+    # G swaps the labels: -E log D~(x_f) - E log(1 - D~(x_r))
+    mean(-math.log(sigmoid(v)) for v in (2.25, 0.25)) + mean(-math.log(1 - sigmoid(v)) for v in (-0.5, -2.0)),
+)
+
+
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_classic_objectives_match_hand_values(name):
     d, g = losses(name)
     assert_close(d, scalar(HAND[name][0]))
     assert_close(g, scalar(HAND[name][1]))
+
+
+def test_ragan_compares_each_side_with_the_other_sides_mean():
+    obj = get_objective("ragan")
+    assert obj.g_sees_real and not obj.splits
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, 2.0])
+    # Moving every fake by the same amount as every real leaves each difference as it was.
+    assert_close(obj.d_loss(real + 5, fake + 5), obj.d_loss(real, fake))
+    # D~(x_r) = sigmoid((1, 3) - 1), D~(x_f) = sigmoid((0, 2) - 2) by hand
+    expected = (softplus(-0.0) + softplus(-2.0)) / 2 + (softplus(-2.0) + softplus(0.0)) / 2
+    assert_close(obj.d_loss(real, fake), torch.tensor(expected))
+    # G's loss moves with D's outputs on reals, and cannot be computed without them
+    assert obj.g_loss(fake, real + 1) > obj.g_loss(fake, real)
+    with pytest.raises(ValueError, match="needs D's outputs on reals"):
+        obj.g_loss(fake)
+
+
+def test_relativistic_generator_gradient_pushes_fakes_above_reals():
+    # d/dv of RaGAN's G loss on one fake (one real r): -(1 - sigmoid(v - r)) - sigmoid(r - v)
+    # = -2 sigmoid(r - v) < 0, so G raises its critic values; RSGAN's alone: -sigmoid(r - v)
+    for name, factor in (("ragan", 2.0), ("rsgan", 1.0)):
+        v = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+        get_objective(name).g_loss(v, torch.tensor([2.0], dtype=torch.float64)).backward()
+        assert_close(float(v.grad), -factor * sigmoid(2.0 - 0.5))
 
 
 def test_minimax_generator_loss_is_the_saturating_one():
@@ -93,7 +135,7 @@ def test_patch_outputs_are_averaged_over_every_element():
     for name in OBJECTIVES:
         obj = get_objective(name)
         assert_close(obj.d_loss(real, fake), obj.d_loss(real.flatten(), fake.flatten()))
-        assert_close(obj.g_loss(fake), obj.g_loss(fake.flatten()))
+        assert_close(obj.g_loss(fake, real), obj.g_loss(fake.flatten(), real.flatten()))
 
 
 # ---- f-GAN ------------------------------------------------------------------------------------
@@ -130,7 +172,7 @@ def test_fgan_default_generator_loss_is_nonsaturating():
 # ---- registry ---------------------------------------------------------------------------------
 def test_registered_names_and_defaults():
     assert set(OBJECTIVES) == {"minimax", "nonsaturating", "lsgan", "hinge", "wgan", "wgan-gp",
-                               "kl", "reverse-kl", "js", "pearson", "hellinger"}
+                               "rsgan", "ragan", "kl", "reverse-kl", "js", "pearson", "hellinger"}
     for name in OBJECTIVES:
         obj = get_objective(name)
         assert obj.name == name
@@ -167,3 +209,5 @@ def test_masked_d_loss_averages_each_sides_terms_over_the_kept_elements():
     bce = get_objective("nonsaturating")
     kept = masked_d_loss(bce, real, fake, real_mask, fake_mask)
     assert kept.item() == pytest.approx(bce.d_loss(real[real_mask > 0], fake[fake_mask > 0]).item())
+    with pytest.raises(ValueError, match="does not split"):
+        masked_d_loss(get_objective("ragan"), real, fake, real_mask, fake_mask)

@@ -87,6 +87,54 @@ def test_style_transfer_takes_loss_name_but_no_d_regulariser():
         build_model(cfg, load_text_data(cfg.data).info)
 
 
-def test_gumbel_keeps_its_relativistic_loss():
-    with pytest.raises(ConfigError, match="loss.name=hinge does nothing for model.kind=gumbel"):
-        tiny_text_config("gumbel", **{"loss.name": "hinge"})
+# The relativistic objectives by hand on REAL_OUT and FAKE_OUT: RSGAN pairs real i with fake i
+# (differences 3, -1, -1.2); RaGAN compares with the other side's mean (fake 1/3, real 0.6).
+RELATIVISTIC = {
+    "rsgan": ((softplus(-3.0) + softplus(1.0) + softplus(1.2)) / 3,
+              (softplus(3.0) + softplus(-1.0) + softplus(-1.2)) / 3),
+    "ragan": (sum(softplus(-(r - 1 / 3)) for r in (2.0, -0.5, 0.3)) / 3
+              + sum(softplus(f - 0.6) for f in (-1.0, 0.5, 1.5)) / 3,
+              sum(softplus(-(f - 0.6)) for f in (-1.0, 0.5, 1.5)) / 3
+              + sum(softplus(r - 1 / 3) for r in (2.0, -0.5, 0.3)) / 3),
+}
+
+
+class FixedRelaxedD(FixedD):
+    """FixedD for the Gumbel GAN, whose D sees G's relaxed one-hot rows [B, L, V] (joined
+    to its fixed scores by a zero term, so that G's loss has a graph to step)."""
+
+    def forward(self, x, c=None):
+        if x.dim() == 2 and torch.equal(x, REAL):
+            return self.w * REAL_OUT
+        return self.w * FAKE_OUT + 0.0 * x.sum()
+
+
+@pytest.mark.parametrize("loss", sorted(RELATIVISTIC))
+def test_gumbel_plays_the_registered_relativistic_objectives(loss):
+    model = model_with_fixed_d("gumbel", loss)
+    model.D = FixedRelaxedD()
+    model.optimizers = model.configure_optimizers()
+    d, g = RELATIVISTIC[loss]
+    # G's step first: D's step moves D's weight
+    assert model.adversarial_g_step({"x": REAL}, step=3)["loss/G"].item() == pytest.approx(g, rel=1e-6)
+    assert model.d_step({"x": REAL}, step=3)["loss/D"].item() == pytest.approx(d, rel=1e-6)
+
+
+def test_gumbel_preset_keeps_relgans_relativistic_standard_loss():
+    assert load_config("gumbel_oracle").loss.name == "rsgan"
+
+
+@pytest.mark.parametrize("kind", ["seqgan", "dense"])
+def test_reinforce_text_gans_refuse_the_relativistic_objectives(kind):
+    with pytest.raises(ConfigError, match=f"model.kind={kind} takes loss.name=nonsaturating"):
+        model_with_fixed_d(kind, "ragan")
+
+
+def test_style_transfer_refuses_an_objective_its_g_step_cannot_feed():
+    cfg = load_config(None, ["data.source=style_synth", "model.kind=style", "G.width=8", "G.depth=1",
+                             "model.emb_dim=8", "model.d_emb_dim=8", "model.d_filters=[4,4,4,4]",
+                             "loss.name=ragan"])
+    with pytest.raises(ConfigError, match="loss.name=ragan needs D's outputs on real data in G's loss, "
+                                          "which model.kind=style's G step does not compute") as e:
+        build_model(cfg, load_text_data(cfg.data).info)
+    assert "\n" not in str(e.value)

@@ -1,5 +1,6 @@
 """The CLI's listing, version, grid and signal behaviour."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,10 +46,47 @@ def test_presets_lists_every_builtin_preset(capsys):
 
 def test_presets_time_is_measured(capsys):
     assert main(["presets", "toy_ring8", "--time"]) == 0
-    header, line = capsys.readouterr().out.splitlines()
-    assert "CPU time" in header and line.split()[7] in ("s", "min")  # "12 s" or "1.2 min"
-    assert float(line.split()[6]) > 0
+    header, line, how = capsys.readouterr().out.splitlines()
+    assert "time" in header and "measured" in header
+    assert line.split()[7] in ("s", "min") and float(line.split()[6]) > 0  # "12 s" or "1.2 min"
+    assert re.search(r"steps/s over \d+ steps after 10 warm-up", line)
+    assert how.startswith("time: train.steps / a warm rate")
     assert main(["presets", "no_such"]) == 2
+
+
+def test_presets_time_leaves_the_warm_up_out_of_the_rate(monkeypatch):
+    """Slow first steps (warm-up) do not enter the rate: steps of 10 ms give ~100 steps/s."""
+    from gankit.training import trainer
+    from gankit.viz.presets import time_preset
+
+    class FakeTrainer:
+        def __init__(self, cfg, run_dir):
+            self.done, self.logger = 0, type("L", (), {"close": lambda self: None})()
+
+        def run_steps(self, n):
+            for _ in range(n):
+                self.done += 1
+                time.sleep(0.3 if self.done <= 2 else 0.01)
+
+    monkeypatch.setattr(trainer, "Trainer", FakeTrainer)
+    t = time_preset("toy_ring8", warmup=2, seconds=0.3)
+    assert t.warmup == 2 and t.steps >= 5
+    assert 40 < t.rate < 110  # 0.01 s a step (plus sleep overhead); the 0.3 s steps would give < 10
+    assert t.seconds == 10000 / t.rate
+
+
+def test_preset_summaries_are_cut_between_words():
+    from gankit.viz.presets import summary_of
+
+    for path in PRESET_DIR.glob("*.yaml"):
+        text = summary_of(path)
+        assert len(text) <= 70
+        if text.endswith("..."):
+            whole = " ".join(l.lstrip("#").strip() for l in path.read_text().splitlines()
+                             if l.startswith("#"))
+            kept = text[:-3]
+            # what is kept ends a word of the comment: the comment goes on with a space or a mark
+            assert whole.startswith(kept) and whole[len(kept)] in " ,;:-(", (path.stem, text)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,17 @@ from gankit.viz.runs import read_run
 from gankit.viz.svg import HEIGHT, LEFT, RIGHT, TOP, BOTTOM, WIDTH, line_chart, nice_ticks
 
 
+def test_tick_labels_share_one_style_per_axis():
+    from gankit.viz.svg import tick_labels
+
+    # steps: no 5e+03 beside 1.00e+04
+    assert tick_labels(nice_ticks(0, 12000, integer=True)) == ["0", "5000", "10000"]
+    assert tick_labels([0.0, 0.25, 0.5]) == ["0.00", "0.25", "0.50"]
+    assert tick_labels([0, 1e6, 2e6, 3e6]) == ["0", "1e6", "2e6", "3e6"]
+    assert tick_labels([0.0002, 0.0003]) == ["2e-4", "3e-4"]
+    assert tick_labels([2.5e6, 5e6]) == ["2.5e6", "5.0e6"]
+
+
 def test_nice_ticks_are_round_and_inside():
     assert nice_ticks(0, 1) == [0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(13, 97) == [20, 40, 60, 80]
@@ -68,7 +79,8 @@ def test_comparison_groups_seeds_with_mean_and_std(tmp_path, make_run):
     head, *rows = _cells(report.metrics())
     assert head == ["setting", "mode_kl ↓", "modes ↑"]
     # modes: higher is better, hinge's mean 7 beats wgan's 5; mode_kl: lower is better, wgan wins
-    assert rows == [["loss.name=hinge", "0.2 ± 0.14", "*7 ± 1.4"], ["loss.name=wgan", "*0.05", "5"]]
+    # each mean to the decimal place of its std's second digit
+    assert rows == [["loss.name=hinge", "0.20 ± 0.14", "*7.0 ± 1.4"], ["loss.name=wgan", "*0.05", "5"]]
     config = report.config()
     assert "<td>loss.name</td>" in config and "<td>train.seed</td>" in config
     assert "data.source" not in config.split("<details>")[0]
@@ -82,6 +94,21 @@ def test_samples_strip_keeps_evenly_spaced_pictures_and_the_last(tmp_path, make_
     html = write_report([run], tmp_path / "r.html", max_pictures=4).read_text()
     captions = re.findall(r"<figcaption>step (\d+)</figcaption>", html)
     assert captions == ["10", "40", "70", "100"]
+
+
+def test_the_final_grid_comes_first_and_the_strip_wraps_instead_of_scrolling(tmp_path, make_run):
+    import numpy as np
+    from PIL import Image
+
+    run = make_run("r", samples={s: (s, 0, 0) for s in range(10, 101, 10)})
+    Image.fromarray(np.full((20, 30, 3), 77, np.uint8)).save(run / "samples" / "final.png")
+    html = write_report([run], tmp_path / "r.html", max_pictures=4).read_text()
+    captions = re.findall(r"<figcaption>([^<]+)</figcaption>", html)
+    # the final grid, then three of the step grids (step 100's repeats the final one)
+    assert captions == ["final (step 100)", "step 10", "step 50", "step 90"]
+    assert Image.open(io.BytesIO(base64.b64decode(_images(html)[0]))).getpixel((0, 0))[0] == 77
+    strip = re.search(r"\.strip\{([^}]*)\}", html).group(1)
+    assert "flex-wrap:wrap" in strip and "overflow-x" not in strip
 
 
 def test_a_broken_picture_is_named_not_embedded(tmp_path, make_run):

@@ -97,3 +97,41 @@ def test_a_real_diverged_run_is_listed_as_diverged(tmp_path):
         trainer.fit()
     run = read_run(tmp_path / "run")
     assert run.state == "diverged" and run.steps_done == 8
+
+
+def test_a_run_shorter_than_log_every_is_read_from_its_checkpoint_and_files(tmp_path):
+    """A finished run that never reached a log step (train.log_every > train.steps): its
+    steps, state and final samples come from checkpoints/last.pt and samples/final.png."""
+    from gankit.training.trainer import Trainer
+    from gankit.viz.report import Report
+    from tests.conftest import tiny_toy_config
+
+    cfg = tiny_toy_config(**{"train.steps": 12, "train.log_every": 500, "train.sample_every": 500,
+                             "train.ckpt_every": 500})
+    Trainer(cfg, tmp_path / "short").fit()
+    run = read_run(tmp_path / "short")
+    assert run.logs == [] and run.sample_pictures() == []  # nothing in the log, no step grids
+    assert (run.steps_done, run.state) == (12, "finished")
+    report = Report([run])
+    assert '<td class="num">12/12</td><td>finished</td>' in report.summary()
+    samples = report.samples(6)
+    assert "final (step 12)" in samples and "no samples" not in samples
+    assert "train.log_every is longer than the steps trained" in report.curves()
+
+
+def test_a_run_whose_lock_holds_a_live_pid_is_running(tmp_path, make_run):
+    import os
+    import subprocess
+    import sys
+
+    path = make_run("live", done=50)
+    assert read_run(path).state == "stopped"
+    (path / ".lock").write_text(f"{os.getpid()}\n")  # a live process holds it
+    assert read_run(path).state == "running"
+    assert "running" in format_runs_table(path).splitlines()[1]
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (path / ".lock").write_text(f"{gone}\n")  # a killed trainer's pid, no longer alive
+    assert read_run(path).state == "stopped"
+    (path / ".lock").write_text("")  # a finished trainer clears it
+    assert read_run(path).state == "stopped"

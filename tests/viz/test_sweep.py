@@ -4,6 +4,7 @@ import statistics
 import pytest
 
 from gankit.errors import GankitError
+from gankit.metrics.describe import format_mean_std
 from gankit.viz.sweep import parse_grid, plan_sweep, run_sweep
 
 TINY = ["data.toy_samples=256", "data.batch_size=32", "G.width=16", "D.width=16", "G.depth=2",
@@ -41,8 +42,10 @@ def test_sweep_trains_every_seed_and_summarises_mean_and_std(tmp_path):
                         "modes_fair | within_1std |")
     cells = [c.strip() for c in table[2].strip("|").split("|")]
     assert cells[:2] == ["default", "2"]
-    assert cells[5] == f"{statistics.fmean(modes):.4g} ± {statistics.stdev(modes):.2g}"
-    assert (out / "report.html").read_text().count("<figure>") == 2  # each seed's toy scatter
+    assert cells[5] == format_mean_std(statistics.fmean(modes), statistics.stdev(modes))
+    html = (out / "report.html").read_text()
+    assert html.count("<figure>") == 4  # each seed's final samples and toy scatter
+    assert html.count("<figcaption>final (step") == 2
     # a second call finds both runs finished and trains nothing
     echoed.clear()
     assert run_sweep("toy_ring8", TINY, seeds=2, jobs=2, out=out, echo=echoed.append) == 0
@@ -59,7 +62,7 @@ def test_summary_has_one_row_per_setting(tmp_path, make_run):
             runs.append(SweepRun(f"loss.name={loss}", k, [], path))
     assert summary_table(runs).splitlines() == [
         "| setting | seeds | mode_kl | modes |", "|---|---|---|---|",
-        "| loss.name=hinge | 2 | 0.5 ± 0 | 7 ± 1.4 |", "| loss.name=wgan | 2 | 0.5 ± 0 | 5 ± 0 |"]
+        "| loss.name=hinge | 2 | 0.5 ± 0 | 7.0 ± 1.4 |", "| loss.name=wgan | 2 | 0.5 ± 0 | 5 ± 0 |"]
 
 
 def test_a_bad_key_fails_before_any_run(tmp_path):
