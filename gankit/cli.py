@@ -12,12 +12,11 @@ from pathlib import Path
 import torch
 
 from gankit.errors import GankitError, TrainingInterrupted
+from gankit.use.cli import TRUNCATION_HELP
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; a SIGTERM stop exits 128 + 15
 DEFAULT_PRESET = "mnist_dcgan"  # the main job
-TRUNCATION_HELP = ("psi in [0, 1] toward w_avg for nets with a mapping net (1 = none); else z "
-                   "drawn truncated at this threshold (BigGAN); lower = less variety, more quality")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -3,7 +3,7 @@
 * **safetensors**: the weights of the nets a model samples with (its EMA copies by default,
   ``--live`` for the trained ones) and, in the file's string metadata, the run config, the
   data info and the facts a loader needs (net name, latent size, output shape,
-  conditioning, truncation and where its ``w_avg`` is). :func:`load_exported` rebuilds the
+  conditioning, truncation and where its ``w_avg`` is). :func:`gankit.use.exported.read_exported` rebuilds the
   model from that metadata with gankit's own code: nothing in the file is executed or
   unpickled and no run folder is needed; ``gankit sample g.safetensors`` works like a run
   and draws the same images bit for bit (the same code on the same weights).
@@ -32,11 +32,10 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data.pack import atomic_output
-from gankit.errors import CheckpointError, ConfigError, GankitError, Unsupported
+from gankit.errors import GankitError, Unsupported
 from gankit.registry import Registry
+from gankit.use.exported import FORMAT, VERSION, require as _require
 
-FORMAT = "gankit-generator"  # the metadata's "format": what a loader checks first
-VERSION = "1"
 FORMATS = ("safetensors", "onnx")
 TOLERANCE = 1e-4  # onnxruntime vs torch, fp32: the largest difference an export may keep
 OPSET = 17
@@ -112,15 +111,6 @@ def _weight_name(model: nn.Module, tensor: Tensor) -> str:
     return ""
 
 
-def _require(*modules: str) -> None:
-    """A one-line error naming the extra to install when an optional package is missing."""
-    import importlib.util
-
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
-    if missing:
-        raise GankitError(f"gankit export needs {', '.join(missing)}: pip install 'gankit[export]'")
-
-
 def save_safetensors(run, out: Path, live: bool = False) -> Path:
     """Write the run's sampling nets and their metadata to ``out`` (atomically)."""
     _require("safetensors")
@@ -138,56 +128,6 @@ def save_safetensors(run, out: Path, live: bool = False) -> Path:
     with atomic_output(Path(out)) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return out
-
-
-def load_exported(path: str | Path, device: str | torch.device = "cpu"):
-    """A :class:`gankit.api.LoadedRun` rebuilt from a safetensors export (no run folder)."""
-    from gankit.api import LoadedRun
-    from gankit.config import config_from_dict
-    from gankit.data.info import DataInfo
-    from gankit.models import MODELS
-
-    path = Path(path)
-    metadata, tensors = _read_safetensors(path)
-    try:
-        cfg = config_from_dict(json.loads(metadata["config"]))
-        info_d = json.loads(metadata["info"])
-        info = DataInfo(**{**info_d, "shape": tuple(info_d["shape"])})
-        names = json.loads(metadata["nets"])
-    except (KeyError, TypeError, ValueError, ConfigError) as e:
-        raise CheckpointError(f"'{path}' has unreadable gankit metadata ({type(e).__name__}: {e})") from None
-    model = MODELS.get(cfg.model.kind)(cfg, info)
-    for name in names:  # the exported weights go into the live nets; sampling falls back to them
-        prefix = f"{name}."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        try:
-            getattr(model, name).load_state_dict(state, strict=True)
-        except (AttributeError, RuntimeError) as e:
-            raise CheckpointError(f"'{path}' does not match the net its config builds "
-                                  f"({str(e).splitlines()[0][:120]})") from None
-    model.to(device).eval()
-    return LoadedRun(model, cfg, info, path.parent, int(metadata.get("step", 0)))
-
-
-def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, Tensor]]:
-    _require("safetensors")
-    from safetensors import SafetensorError, safe_open
-
-    if not path.is_file():
-        raise CheckpointError(f"'{path}' does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"'{path}' is not a readable safetensors file ({e})") from None
-    if metadata.get("format") != FORMAT:
-        raise CheckpointError(f"'{path}' is a safetensors file but not a gankit export (no "
-                              f"'format: {FORMAT}' metadata); export one with gankit export RUN")
-    if metadata.get("version") != VERSION:
-        raise CheckpointError(f"'{path}' is export version {metadata.get('version')}; this gankit "
-                              f"reads version {VERSION}")
-    return metadata, tensors
 
 
 # ---- ONNX ----------------------------------------------------------------------------------

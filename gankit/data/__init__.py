@@ -18,6 +18,8 @@ from gankit.data.sources import (DATA_SOURCES, DEFAULT_FOLDER_SIZE, builtin_name
 from gankit.errors import ConfigError, DataError
 from gankit.registry import closest
 
+from gankit.data import zipdata  # noqa: E402,F401 -- registers the "zip" source kind (packed data sets)
+
 # The held-out split ignores train.seed, so runs with different seeds share one test set.
 SPLIT_SEED = 0
 

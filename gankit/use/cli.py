@@ -11,6 +11,9 @@ import torch
 
 from gankit.errors import GankitError, Unsupported
 
+TRUNCATION_HELP = ("psi in [0, 1] toward w_avg for nets with a mapping net (1 = none); else z "
+                   "drawn truncated at this threshold (BigGAN); lower = less variety, more quality")
+
 
 def _loaded(args: argparse.Namespace):
     """``(run, handle)``: the run folder's model and its generator (EMA unless --no-ema)."""
@@ -228,7 +231,6 @@ def add_parsers(sub) -> None:
     _add_condition(p)
     p.set_defaults(func=cmd_project)
 
-    from gankit.cli import TRUNCATION_HELP
 
     d = sub.add_parser("directions", help="latent directions: sefa, pca (GANSpace) or labels (InterFaceGAN)")
     d.add_argument("run_dir")
