@@ -166,7 +166,7 @@ def labels(handle: GeneratorHandle, judge: Judge | None, class_names: list[str],
             if c is None or space == "z":
                 raise GankitError("labels from the conditions need a conditional generator with a mapping "
                                   "net (in z the condition is not part of the latent); give a --judge")
-            y = c if c.dim() == 1 else _row_ids(c)
+            y = torch.arange(n) % len(class_names)  # conditions() cycles through the classes
         else:
             y = torch.cat([judge(handle.synthesize(lat[i:i + batch], None if c is None else c[i:i + batch],
                                                    space)).cpu() for i in range(0, n, batch)])
@@ -189,12 +189,6 @@ def labels(handle: GeneratorHandle, judge: Judge | None, class_names: list[str],
     counts = {nm: int((y == class_names.index(nm)).sum()) for nm in names}
     return Directions(space, "labels", names, v, (lat.float().cpu() @ v.t()).std(0), torch.tensor(scores),
                       {"counts": counts, "samples": n})
-
-
-def _row_ids(c: Tensor) -> Tensor:
-    """Token-id rows -> an index per distinct row (tag lines as classes)."""
-    _, inverse = torch.unique(c, dim=0, return_inverse=True)
-    return inverse
 
 
 def conditioned(vector: Tensor, keep: Tensor) -> Tensor:
