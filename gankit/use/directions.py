@@ -134,12 +134,14 @@ def pca(handle: GeneratorHandle, k: int = 10, n: int = 5000, seed: int = 0) -> D
         v, var = vt[:k], s[:k] ** 2 / (n - 1)
     else:
         _, a = handle.latent_weight()
-        acts = lat @ a.double().t()
-        centred = acts - acts.mean(0)
-        _, s, vt = torch.linalg.svd(centred, full_matrices=False)
-        coords = centred @ vt[:k].t()  # [n, k] principal coordinates
+        zc = lat - lat.mean(0)
+        # the centred activations zc A^T = Q (R A^T) with zc = QR: the SVD of the small
+        # [z_dim, out] factor R A^T gives their principal axes without forming [n, out]
+        _, r = torch.linalg.qr(zc)
+        _, s, vt = torch.linalg.svd(r @ a.double().t(), full_matrices=False)
+        coords = zc @ (a.double().t() @ vt[:k].t())  # [n, k] principal coordinates
         # regress z on each coordinate alone: the z direction that moves along that axis
-        v = (coords.t() @ (lat - lat.mean(0))) / coords.square().sum(0)[:, None]
+        v = (coords.t() @ zc) / coords.square().sum(0)[:, None]
         v = v / v.norm(dim=1, keepdim=True)
         var = s[:k] ** 2 / (n - 1)
     v = v.float().contiguous()
