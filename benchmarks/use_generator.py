@@ -22,7 +22,9 @@ seconds of this process (one thread), so other jobs on the machine do not inflat
   the class's direction in steps of 0.5 standard deviations up to 6; *reached* when the judge
   reads the class, *kept* when the other attribute (eye colour for hair) reads as before.
   ``--conditioned`` first removes from each hair direction its components along the eye
-  colours' directions (InterFaceGAN's conditional manipulation).
+  colours' directions (InterFaceGAN's conditional manipulation). For comparison, each
+  reached latent is also moved the same distance in a random direction instead, and the eye
+  colour compared again ("kept_other_random_move").
 * ``time``: one 64-px image, 1,000 steps, one thread: DCGAN (z) and StyleGAN2-style (w+,
   noise maps), untrained (the time does not depend on the weights); and each direction method.
 """
@@ -113,15 +115,23 @@ def cmd_edit(args) -> dict:
             v = conditioned(v, keep)
         todo = (before != k).nonzero().flatten()
         reached, kept = torch.zeros(len(todo), dtype=torch.bool), torch.zeros(len(todo), dtype=torch.bool)
+        at = torch.zeros(len(todo))
         for s in strengths:
             moved = z[todo] + s * scale * v
             x = h.synthesize(moved)
             hit = (judge(x) == k) & ~reached
             if other is not None:
                 kept |= hit & (other(x) == other_before[todo])
+            at[hit] = s * scale
             reached |= hit
+        # the same distance in a random direction: how often any move that long keeps the eyes
+        g = torch.Generator().manual_seed(k)
+        rand = torch.nn.functional.normalize(torch.randn(int(reached.sum()), z.shape[1], generator=g), dim=1)
+        x = h.synthesize(z[todo][reached] + at[reached, None] * rand.to(z))
+        kept_random = float((other(x) == other_before[todo][reached]).float().mean()) if other and reached.any() else None
         rows[name] = {"seeds": len(todo), "reached": round(float(reached.float().mean()), 3),
                       "kept_other": round(float(kept.sum() / max(1, reached.sum())), 3) if other else None,
+                      "kept_other_random_move": None if kept_random is None else round(kept_random, 3),
                       "direction_accuracy": round(float(dirs.scores[dirs.names.index(name)]), 3)}
     return {"judge": args.judge, "conditioned": bool(keep is not None), "notes": notes, "labels_seconds": round(seconds, 1), "classes": rows}
 
