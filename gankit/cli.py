@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--seed", type=int, default=0)
     x.set_defaults(func=cmd_explain)
     _add_view_commands(sub)
+    from gankit.studio.cli import add_parsers as add_studio  # gankit studio
+
+    add_studio(sub)
     return p
 
 

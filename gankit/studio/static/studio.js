@@ -1,0 +1,182 @@
+// gankit studio: the page only gathers the controls' values, asks the server for a
+// picture and shows it (or the server's message). Every picture is drawn by
+// gankit/studio/core.py, the same functions the command line uses.
+"use strict";
+const $ = id => document.getElementById(id);
+const state = {runs: [], run: null, caps: {}, pending: 0, shown: 0};
+window.studio = state;  // what the browser tests wait on: pending requests, pictures shown
+
+function showMessage(text) {
+  $("message").textContent = text || "";
+  $("message").hidden = !text;
+}
+
+async function errorText(response) {
+  try { return (await response.json()).error; }
+  catch (e) { return `the studio failed (HTTP ${response.status}); see the terminal it runs in`; }
+}
+
+// Load url into img; a newer request for the same img wins over an older one.
+async function loadInto(img, url, options) {
+  const ticket = (img.dataset.ticket = String(Number(img.dataset.ticket || 0) + 1));
+  state.pending++;
+  try {
+    const response = await fetch(url, options);
+    if (img.dataset.ticket !== ticket) return;
+    if (!response.ok) { showMessage(await errorText(response)); return false; }
+    const timing = response.headers.get("Server-Timing");
+    const blob = await response.blob();
+    if (img.dataset.ticket !== ticket) return;
+    const old = img.src;
+    img.src = URL.createObjectURL(blob);
+    await img.decode().catch(() => {});
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    img.hidden = false;
+    if (timing) $("timing").textContent = "drawn in " + timing.split("dur=")[1] + " ms";
+    showMessage("");
+    state.shown++;
+    return true;
+  } catch (e) {
+    showMessage("the studio did not answer: " + e);
+  } finally {
+    state.pending--;
+  }
+}
+
+function query(extra) {
+  const p = new URLSearchParams({run: state.run, seed: $("seed").value || "0"});
+  if (state.caps.truncation) p.set("truncation", $("trunc").value);
+  if (state.caps.condition && $("cond").value.trim()) p.set("cond", $("cond").value.trim());
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return p;
+}
+
+function compared() {
+  return [...document.querySelectorAll("#compare input:checked")].map(c => c.value);
+}
+
+function drawSamples() {
+  const keys = [state.run, ...compared()];
+  const grids = $("grids");
+  // one figure per run, kept across redraws so the pictures do not flicker
+  for (const fig of [...grids.children]) if (!keys.includes(fig.dataset.run)) fig.remove();
+  for (const key of keys) {
+    let fig = grids.querySelector(`figure[data-run="${CSS.escape(key)}"]`);
+    if (!fig) {
+      fig = document.createElement("figure");
+      fig.dataset.run = key;
+      fig.innerHTML = "<figcaption></figcaption><img alt='samples'>";
+      fig.querySelector("figcaption").textContent = key;
+      grids.appendChild(fig);
+    }
+    const p = query({n: $("n").value});
+    p.set("run", key);
+    loadInto(fig.querySelector("img"), "/api/samples.png?" + p);
+  }
+}
+
+function drawInterpolation() {
+  $("seed-a").textContent = $("seed").value;
+  $("t-out").textContent = $("t").value;
+  loadInto($("interp"), "/api/interpolation.png?" + query({seed2: $("seed2").value, t: $("t").value}));
+  $("gif").href = "/api/interpolation.gif?" + query({seed2: $("seed2").value, frames: 16});
+}
+
+let timer = null;
+function redraw() {  // coalesce a slider's bursts of events into one request
+  if (timer === null) state.pending++;  // a redraw is due: the page is not settled yet
+  else clearTimeout(timer);
+  timer = setTimeout(() => {
+    timer = null;
+    if (state.caps.samples) drawSamples();
+    if (state.caps.scatter) loadInto($("scatter"), "/api/scatter.png?" + query({n: $("points").value}));
+    if (state.caps.interpolate) drawInterpolation();
+    state.pending--;
+  }, 40);
+}
+
+function showTruncation() {
+  const t = state.caps.truncation;
+  const v = Number($("trunc").value);
+  $("trunc-out").textContent = v >= t.none_at ? "none" : (t.kind === "psi" ? "psi " : "|z| < ") + v.toFixed(2);
+}
+
+function setUp(info) {
+  const caps = (state.caps = info.caps);
+  $("runmeta").textContent = `${info.kind} · step ${info.step} of ${info.total_steps} · ${info.describe}`;
+  $("n-box").hidden = $("samples-box").hidden = !caps.samples;
+  $("points-box").hidden = $("scatter-box").hidden = !caps.scatter;
+  $("interp-box").hidden = !caps.interpolate;
+  $("translate-box").hidden = !caps.translate;
+  $("trunc-box").hidden = !caps.truncation;
+  if (caps.truncation) {
+    Object.assign($("trunc"), {min: caps.truncation.min, max: caps.truncation.max, step: caps.truncation.step});
+    $("trunc").value = caps.truncation.none_at;
+    showTruncation();
+  }
+  $("cond-box").hidden = !caps.condition;
+  $("cond").value = "";
+  if (caps.condition) {
+    $("cond-label").textContent = caps.condition.kind === "labels" ? "class" : "tags";
+    $("cond-list").replaceChildren(...caps.condition.choices.map(c => Object.assign(document.createElement("option"), {value: c})));
+  }
+  const others = state.runs.filter(r => r.key !== state.run);
+  $("compare-box").hidden = !(caps.compare && caps.samples && others.length);
+  $("compare").replaceChildren(...others.map(r => {
+    const label = document.createElement("label");
+    label.innerHTML = "<input type='checkbox'> <span></span><br>";
+    label.querySelector("input").value = r.key;
+    label.querySelector("span").textContent = r.key;
+    return label;
+  }));
+  $("grids").replaceChildren();
+  $("translated").hidden = true;
+  $("metrics").replaceChildren(...Object.entries(info.metrics).map(([k, v]) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = "<td></td><td></td>";
+    tr.children[0].textContent = k;
+    tr.children[1].textContent = Number(v).toPrecision(4);
+    return tr;
+  }));
+  if (!Object.keys(info.metrics).length) $("metrics").innerHTML = "<tr><td>none logged</td></tr>";
+  $("config").textContent = info.config;
+}
+
+async function pickRun(key) {
+  state.run = key;
+  state.pending++;
+  try {
+    const response = await fetch("/api/run?" + new URLSearchParams({run: key}));
+    if (!response.ok) { showMessage(await errorText(response)); return; }
+    setUp(await response.json());
+    showMessage("");
+    redraw();
+  } finally {
+    state.pending--;
+  }
+}
+
+async function upload(file) {
+  if (!file) return;
+  const p = new URLSearchParams({run: state.run});
+  await loadInto($("translated"), "/api/translate?" + p,
+                 {method: "POST", body: file, headers: {"Content-Type": "application/octet-stream"}});
+}
+
+async function start() {
+  const response = await fetch("/api/runs");
+  if (!response.ok) { showMessage(await errorText(response)); return; }
+  state.runs = await response.json();
+  $("run").replaceChildren(...state.runs.map(r => Object.assign(document.createElement("option"),
+      {value: r.key, textContent: `${r.key} (${r.kind}, ${r.state})`})));
+  $("run").addEventListener("change", () => pickRun($("run").value));
+  for (const id of ["seed", "n", "points", "seed2", "t", "cond"]) $(id).addEventListener("input", redraw);
+  $("trunc").addEventListener("input", () => { showTruncation(); redraw(); });
+  $("compare").addEventListener("change", redraw);
+  $("prev").addEventListener("click", () => { $("seed").value = Math.max(0, Number($("seed").value) - 1); redraw(); });
+  $("next").addEventListener("click", () => { $("seed").value = Number($("seed").value) + 1; redraw(); });
+  $("upload").addEventListener("change", () => upload($("upload").files[0]));
+  if (state.runs.length) await pickRun(state.runs[0].key);
+}
+
+start();
