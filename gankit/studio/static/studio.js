@@ -3,8 +3,8 @@
 // gankit/studio/core.py, the same functions the command line uses.
 "use strict";
 const $ = id => document.getElementById(id);
-const state = {runs: [], run: null, caps: {}, pending: 0, shown: 0};
-window.studio = state;  // what the browser tests wait on: pending requests, pictures shown
+const state = {runs: [], run: null, caps: {}, pending: 0, shown: 0, ready: null, described: {}};
+window.studio = state;  // what the browser tests wait on: pending requests, pictures shown, run set up
 
 function showMessage(text) {
   $("message").textContent = text || "";
@@ -120,15 +120,9 @@ function setUp(info) {
     $("cond-label").textContent = caps.condition.kind === "labels" ? "class" : "tags";
     $("cond-list").replaceChildren(...caps.condition.choices.map(c => Object.assign(document.createElement("option"), {value: c})));
   }
-  const others = state.runs.filter(r => r.key !== state.run);
-  $("compare-box").hidden = !(caps.compare && caps.samples && others.length);
-  $("compare").replaceChildren(...others.map(r => {
-    const label = document.createElement("label");
-    label.innerHTML = "<input type='checkbox'> <span></span><br>";
-    label.querySelector("input").value = r.key;
-    label.querySelector("span").textContent = r.key;
-    return label;
-  }));
+  $("seed-box").hidden = !(caps.samples || caps.scatter || caps.interpolate);
+  $("compare-box").hidden = true;
+  $("compare").replaceChildren();
   $("grids").replaceChildren();
   $("translated").hidden = true;
   $("metrics").replaceChildren(...Object.entries(info.metrics).map(([k, v]) => {
@@ -142,6 +136,27 @@ function setUp(info) {
   $("config").textContent = info.config;
 }
 
+// Offer the other runs that draw image grids from seeds too (asked one by one, after the
+// run's own pictures, so the page shows something first).
+const MAX_COMPARED = 24;
+async function offerComparisons(key) {
+  if (!(state.caps.compare && state.caps.samples)) return;
+  for (const other of state.runs.filter(r => r.key !== key).slice(0, MAX_COMPARED)) {
+    if (!state.described[other.key]) {
+      const response = await fetch("/api/run?" + new URLSearchParams({run: other.key}));
+      state.described[other.key] = response.ok ? (await response.json()).caps : {};
+    }
+    const caps = state.described[other.key];
+    if (state.run !== key || !(caps.compare && caps.samples)) continue;
+    const label = document.createElement("label");
+    label.innerHTML = "<input type='checkbox'> <span></span><br>";
+    label.querySelector("input").value = other.key;
+    label.querySelector("span").textContent = other.key;
+    $("compare").appendChild(label);
+    $("compare-box").hidden = false;
+  }
+}
+
 async function pickRun(key) {
   state.run = key;
   state.pending++;
@@ -151,6 +166,8 @@ async function pickRun(key) {
     setUp(await response.json());
     showMessage("");
     redraw();
+    state.ready = key;
+    offerComparisons(key);
   } finally {
     state.pending--;
   }
