@@ -56,3 +56,32 @@ def test_interpolate_writes_a_looping_gif(digits_run, tmp_path, capsys):
         frames.append(np.asarray(gif.convert("L"), dtype=float))
     assert np.abs(frames[0] - frames[4]).mean() > 0  # the ends differ
     np.testing.assert_array_equal(frames[3], frames[5])  # the way back retraces the way there
+
+
+def test_project_writes_latents_and_resumes(digits_run, tmp_path, capsys):
+    assert run_cli(["sample", digits_run, "--n", 3, "--out", tmp_path / "imgs", "--seed", 5], capsys)[0] == 0
+    args = ["project", digits_run, tmp_path / "imgs", "--out", tmp_path / "p", "--steps", 150, "--batch", 2]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "wrote 3 projections" in out
+    for name in ("00001", "00002", "00003"):
+        assert np.load(tmp_path / "p" / f"{name}.npy").shape == (8,)
+        assert Image.open(tmp_path / "p" / f"{name}.png").size == (8, 8)
+        strip = Image.open(tmp_path / "p" / f"{name}_steps.png")
+        assert strip.size == (9 * 10 + 2, 10 + 2)  # the target and 8 snapshots, 2 px apart
+    summary = __import__("json").loads((tmp_path / "p" / "projection.json").read_text())
+    assert min(v["psnr"] for v in summary.values()) > 25
+    stamp = (tmp_path / "p" / "00002.npy").stat().st_mtime_ns
+    (tmp_path / "p" / "00003.npy").unlink()  # as if stopped before the last image was done
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "2 of 3 images already projected" in out
+    assert (tmp_path / "p" / "00002.npy").stat().st_mtime_ns == stamp
+    assert (tmp_path / "p" / "00003.npy").exists()
+
+
+def test_project_refuses_w_for_a_net_without_a_mapping_net(digits_run, tmp_path, capsys):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    code, _, err = run_cli(["project", digits_run, tmp_path / "a.png", "--out", tmp_path / "p",
+                            "--space", "w"], capsys)
+    assert one_line_error(code, err, "mlp generator has no mapping net")
+    code, _, err = run_cli(["project", digits_run, tmp_path / "missing", "--out", tmp_path / "p"], capsys)
+    assert one_line_error(code, err, "neither an image nor a folder")
