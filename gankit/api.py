@@ -78,6 +78,10 @@ class LoadedRun:
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu", which: str = "last") -> LoadedRun:
     """Rebuild the model from the config saved in the checkpoint and load its weights."""
     tune_allocator()  # API users sampling or evaluating without the CLI: see gankit/runtime.py
+    if Path(run_dir).suffix == ".safetensors":  # an exported generator (gankit export)
+        from gankit.export import load_exported
+
+        return load_exported(run_dir, device)
     path = checkpoint_file(Path(run_dir), which)
     ckpt = load_checkpoint(path)
     try:

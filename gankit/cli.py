@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model from a preset and key=value overrides")
     t.add_argument("items", nargs="*", metavar="[PRESET] [key=value ...]",
                    help="a preset (YAML file or built-in name) and dotted overrides")
-    t.add_argument("--data", help="data source: image folder, .npy/.csv points or built-in name")
+    t.add_argument("--data", help="data source: image folder, packed .zip, .npy/.csv points or built-in name")
     t.add_argument("--out", help="run folder (default: a new numbered folder under runs/)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR")
     t.add_argument("--dry-run", action="store_true", help="check the config fully (data and "
@@ -275,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--seed", type=int, default=0)
     x.set_defaults(func=cmd_explain)
     _add_view_commands(sub)
+    from gankit.data.pack import add_parsers as add_data_parsers
+
+    add_data_parsers(sub)  # gankit data pack
+    from gankit.export import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)  # gankit export
     from gankit.studio.cli import add_parsers as add_studio  # gankit studio
 
     add_studio(sub)

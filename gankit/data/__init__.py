@@ -85,8 +85,8 @@ def _load_all(cfg: DataConfig, seed: int) -> tuple[dict[str, torch.Tensor] | Non
         return source.load(cfg, seed)
     src = cfg.source
     if Path(src).exists():
-        raise DataError(f"'{src}' is a file; data.source takes a folder of images, a .npy/.csv "
-                        "point cloud or a built-in name")
+        raise DataError(f"'{src}' is a file; data.source takes a folder of images, a packed "
+                        ".zip (gankit data pack), a .npy/.csv point cloud or a built-in name")
     hint = closest(src, builtin_names())
     raise DataError(f"data source '{src}' is neither an existing path nor a built-in name{hint}; "
                     f"built-ins: {', '.join(builtin_names())}")

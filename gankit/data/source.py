@@ -217,8 +217,8 @@ class StreamingSource:
         from gankit.data.folders import bad_file_error
 
         paths = [self.dataset.paths[i] for i in new]  # type: ignore[attr-defined]
-        if self.on_bad == "error":
-            raise bad_file_error(paths[0])
+        if self.on_bad == "error":  # a packed data set names its own members
+            raise getattr(self.dataset, "bad_file_error", bad_file_error)(paths[0])
         if not self.bad_files:
             print(f"data: skipping unreadable image '{paths[0]}' (data.on_bad=skip); "
                   "the count of skipped files is logged as data/skipped", file=sys.stderr)

@@ -236,3 +236,6 @@ def _folder(cfg: DataConfig, seed: int) -> Loaded:
     if resident:
         return {"x": x, "y": y}, None, info
     return None, folders.ImageFolderDataset(path, size, channels, report=report, flag_bad=True), info
+
+
+from gankit.data import zipdata  # noqa: E402,F401 -- registers the "zip" kind (packed data sets)
