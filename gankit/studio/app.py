@@ -79,23 +79,34 @@ def create_app(studio: core.Studio, allowed_hosts: list[str] | None = None) -> S
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
     async def runs(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(studio.listing))
+        return JSONResponse(await run_in_threadpool(lambda: _locked(studio, studio.listing)))
 
     async def run_info(request: Request) -> Response:
         key = request.query_params.get("run", "")
         return JSONResponse(await run_in_threadpool(lambda: _locked(studio, studio.describe, key)))
 
-    async def translate(request: Request) -> Response:
-        key = request.query_params.get("run", "")
-        studio.path(key)  # a run not served is refused before its upload is read
-        data = await _read_limited(request, studio.max_upload)
+    def upload(make: Callable[[Request, str, bytes], tuple[Image.Image, dict[str, str]]]):
+        """A POST route whose body is one image: ``make(request, key, data)`` -> (picture,
+        extra headers), under the studio's lock, in a worker thread."""
+        async def endpoint(request: Request) -> Response:
+            key = request.query_params.get("run", "")
+            studio.path(key)  # a run not served is refused before its upload is read
+            data = await _read_limited(request, studio.max_upload)
 
-        def work():
-            with studio.lock:
-                run = studio.run(key)
-                started = time.perf_counter()
-                return _picture(core.translate_upload(run, data, studio.max_upload), "image/png", started)
-        return await run_in_threadpool(work)
+            def work():
+                with studio.lock:
+                    started = time.perf_counter()
+                    image, headers = make(request, key, data)
+                    response = _picture(image, "image/png", started)
+                    response.headers.update(headers)
+                    return response
+            return await run_in_threadpool(work)
+        return endpoint
+
+    def projected(q: Request, key: str, data: bytes) -> tuple[Image.Image, dict[str, str]]:
+        image, psnr = studio.project(key, data, _number(q, "steps", int, 100), q.query_params.get("cond"),
+                                     _number(q, "seed", int, 0))
+        return image, {"X-PSNR": f"{psnr:.2f}"}
 
     routes = [
         Route("/", index),
@@ -111,7 +122,9 @@ def create_app(studio: core.Studio, allowed_hosts: list[str] | None = None) -> S
         Route("/api/interpolation.gif", drawing(lambda q, run: core.interpolation_gif(
             run, _seeds(q), _number(q, "frames", int, 16), q.query_params.get("cond"), _truncation(q, run)),
             "image/gif")),
-        Route("/api/translate", translate, methods=["POST"]),
+        Route("/api/translate", upload(lambda q, key, data: (
+            core.translate_upload(studio.run(key), data, studio.max_upload), {})), methods=["POST"]),
+        Route("/api/project", upload(projected), methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)] if allowed_hosts else []

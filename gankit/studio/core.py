@@ -29,6 +29,7 @@ MAX_UPLOAD = 8 << 20  # bytes of one uploaded image
 MAX_PIXELS = 4096 * 4096  # decoded size of one upload (a small PNG can claim a huge canvas)
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 THRESHOLD_RANGE = (0.25, 3.0)  # the z-threshold slider; its top means no truncation
+PROJECT_STEPS = (100, 300, 1000)  # projection lengths offered (gankit project's default: 1000)
 
 
 class NotServed(GankitError):
@@ -42,10 +43,15 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 # ---- runs --------------------------------------------------------------------------------------
+def is_exported(path: Path) -> bool:
+    """A generator file written by ``gankit export`` (not a run folder)."""
+    return path.suffix == ".safetensors"
+
+
 def served_runs(paths: list[str | Path], root: str | Path = "runs") -> dict[str, Path]:
-    """``{key: folder}`` of the runs to serve: ``paths``, or every run under ``root`` when none
-    is given. A key is the folder's name (its path when two names clash); requests name runs
-    by key only, so no request can reach a path outside these."""
+    """``{key: folder or exported file}`` of the runs to serve: ``paths``, or every run under
+    ``root`` when none is given. A key is the name (its path when two names clash); requests
+    name runs by key only, so no request can reach a path outside these."""
     from gankit.checkpoint_format import checkpoint_file
     from gankit.viz.runs import find_runs
 
@@ -53,8 +59,13 @@ def served_runs(paths: list[str | Path], root: str | Path = "runs") -> dict[str,
     if not folders:
         raise GankitError(f"no runs under '{root}'; give run folders: gankit studio RUN [RUN ...]")
     for folder in folders:
+        if is_exported(folder):
+            if not folder.is_file():
+                raise GankitError(f"'{folder}' does not exist; give a file written by gankit export")
+            continue
         if not (folder / "config.yaml").is_file():
-            raise GankitError(f"'{folder}' is not a run folder (no config.yaml); give a folder written by gankit train")
+            raise GankitError(f"'{folder}' is not a run folder (no config.yaml); give a folder written "
+                              "by gankit train or a .safetensors file written by gankit export")
         checkpoint_file(folder, "last")  # one line now, rather than on the page later
     names = [f.name for f in folders]
     keys = [f.name if names.count(f.name) == 1 else str(f) for f in folders]
@@ -72,6 +83,19 @@ def run_summary(path: Path) -> dict[str, Any]:
             "state": run.state, "steps_done": run.steps_done, "total_steps": run.total_steps,
             "describe": describe(run.config), "config": yaml.safe_dump(run.config, sort_keys=False),
             "metrics": {k: float(v) for k, v in sorted(run.final_metrics().items())}}
+
+
+def exported_summary(path: Path, run) -> dict[str, Any]:
+    """:func:`run_summary` of an exported generator, from the config it carries."""
+    import yaml
+
+    from gankit.config import dump_yaml
+    from gankit.viz.runs import describe
+
+    config = yaml.safe_load(dump_yaml(run.cfg))
+    return {"name": path.name, "kind": run.cfg.model.kind, "state": "exported", "steps_done": run.step,
+            "total_steps": run.cfg.train.steps, "describe": describe(config) + " (exported)",
+            "config": dump_yaml(run.cfg), "metrics": {}}
 
 
 def generator_of(run) -> Any:
@@ -106,6 +130,7 @@ def capabilities(run) -> dict[str, Any]:
                              "choices": list(cond.class_names) if cond.kind == "labels" else list(cond.vocab[2:])}
     if images:
         caps["interpolate"] = {"max_frames": MAX_FRAMES}
+        caps["project"] = {"steps": list(PROJECT_STEPS), "size": run.info.shape[-1]}
     return caps
 
 
@@ -244,6 +269,27 @@ def translate_upload(run, data: bytes, limit: int = MAX_UPLOAD) -> Image.Image:
     return image_grid(torch.cat([x, y], dim=-1), pad=0)  # the page labels the two halves
 
 
+def project_upload(run, data: bytes, steps: int = 100, cond: str | None = None, seed: int = 0,
+                   use_discriminator: bool = True, limit: int = MAX_UPLOAD) -> tuple[Image.Image, float]:
+    """``([target | reconstruction], PSNR dB)``: one uploaded image projected as ``gankit
+    project`` does (its latent space, pixel loss plus the run's discriminator features
+    unless ``use_discriminator`` is off: an exported file carries no discriminator)."""
+    from gankit.use.project import ProjectionSettings, discriminator_features, project
+    from gankit.viz import image_grid
+
+    handle = generator_of(run)
+    if handle is None or not run.info.is_image:
+        raise Unsupported(f"model kind '{run.cfg.model.kind}' has no latent generator of images to project into")
+    if steps not in PROJECT_STEPS:
+        raise GankitError(f"projection steps are one of {', '.join(map(str, PROJECT_STEPS))}, got {steps}")
+    x = decode_upload(data, run.info.shape[-1], run.info.shape[0], limit)[None]
+    c = handle.conditions(1, cond or None) if handle.space is not None else None
+    D = getattr(run.model, "D", None)
+    features = discriminator_features(D) if use_discriminator and D is not None else None
+    p = project(handle, x, c, ProjectionSettings(steps=steps), features, seeds=[seed])
+    return image_grid(torch.cat([x, p.images], dim=-1), pad=0), float(p.psnr[0])
+
+
 # ---- serving -------------------------------------------------------------------------------------
 @dataclass
 class Studio:
@@ -272,11 +318,20 @@ class Studio:
             self._loaded[key] = load_run(path)
         return self._loaded[key]
 
+    def summary(self, key: str) -> dict[str, Any]:
+        path = self.path(key)
+        return exported_summary(path, self.run(key)) if is_exported(path) else run_summary(path)
+
     def listing(self) -> list[dict[str, Any]]:
         """The run picker: every served run's key and summary."""
-        return [{"key": k, **run_summary(p)} for k, p in self.runs.items()]
+        return [{"key": k, **self.summary(k)} for k in self.runs]
 
     def describe(self, key: str) -> dict[str, Any]:
         """A run's summary and capabilities (loads the run)."""
         run = self.run(key)
-        return {"key": key, "step": run.step, **run_summary(self.path(key)), "caps": capabilities(run)}
+        return {"key": key, "step": run.step, **self.summary(key), "caps": capabilities(run)}
+
+    def project(self, key: str, data: bytes, steps: int, cond: str | None, seed: int) -> tuple[Image.Image, float]:
+        """:func:`project_upload` for served run ``key`` (an export has no discriminator)."""
+        return project_upload(self.run(key), data, steps, cond, seed,
+                              use_discriminator=not is_exported(self.path(key)), limit=self.max_upload)

@@ -18,6 +18,7 @@ from gankit.data.folders import load_image  # noqa: E402
 from gankit.errors import GankitError  # noqa: E402
 from gankit.studio.app import create_app  # noqa: E402
 from gankit.studio.core import Studio, decode_upload, served_runs  # noqa: E402
+from gankit.use.project import ProjectionSettings, discriminator_features, project  # noqa: E402
 from gankit.viz import to_uint8  # noqa: E402
 
 
@@ -47,9 +48,9 @@ def test_runs_listed_with_the_controls_they_declare(client, runs):
     assert caps["tags"]["truncation"]["kind"] == "threshold" and not handle.has_mapping
     # StyleGAN2-style: psi toward w_avg, no condition box
     assert caps["style"]["truncation"]["kind"] == "psi" and "condition" not in caps["style"]
-    assert {"samples", "interpolate"} <= caps["style"].keys()
-    # points draw a scatter, never a grid or a walk; pix2pix only translates
-    assert "scatter" in caps["toy"] and not {"samples", "interpolate"} & caps["toy"].keys()
+    assert {"samples", "interpolate", "project"} <= caps["style"].keys() & caps["tags"].keys()
+    # points draw a scatter, never a grid, a walk or a projection; pix2pix only translates
+    assert "scatter" in caps["toy"] and not {"samples", "interpolate", "project"} & caps["toy"].keys()
     assert set(caps["p2p"]) == {"translate"}
 
 
@@ -123,6 +124,40 @@ def test_a_translation_is_what_gankit_translate_writes(client, runs, tmp_path):
     x = to_uint8(load_image(source / "x.png", 16, 1)[None])[0, ..., 0]
     # [input | output], side by side at the run's 16 px
     np.testing.assert_array_equal(page, np.concatenate([x, written], 1))
+
+
+def test_an_upload_is_projected_as_gankit_project_does(client, runs):
+    run = load_run(runs["style"])
+    handle = run.generator()
+    target = handle.generate(1, seed=11, truncation=0.5)  # an image the generator can draw
+    upload = png(to_uint8(target)[0])
+    r = client.post("/api/project", params={"run": "style", "steps": 100, "seed": 2}, content=upload)
+    page = pixels(r)
+    x = load_image(io.BytesIO(upload), 16, 3)[None]
+    p = project(handle, x, None, ProjectionSettings(steps=100), discriminator_features(run.model.D), seeds=[2])
+    # [upload as the run sees it | reconstruction], and the PSNR of that reconstruction
+    np.testing.assert_array_equal(page, np.concatenate([to_uint8(x)[0], to_uint8(p.images)[0]], 1))
+    assert float(r.headers["X-PSNR"]) == pytest.approx(float(p.psnr[0]), abs=0.01)
+    assert float(r.headers["X-PSNR"]) > 20  # an image the generator drew is found again
+    refused = client.post("/api/project", params={"run": "style", "steps": 7}, content=upload)
+    assert refused.status_code == 400 and "projection steps are one of" in refused.json()["error"]
+    assert client.post("/api/project", params={"run": "p2p"}, content=upload).status_code == 400
+
+
+def test_an_exported_generator_is_served_like_its_run(runs, tmp_path):
+    pytest.importorskip("safetensors")
+    exported = tmp_path / "style.safetensors"
+    assert main(["export", str(runs["style"]), "--format", "safetensors", "--out", str(exported)]) == 0
+    c = TestClient(create_app(Studio(served_runs([runs["style"], exported]))))
+    listing = {r["key"]: r for r in c.get("/api/runs").json()}
+    assert listing["style.safetensors"]["state"] == "exported" and listing["style"]["state"] == "finished"
+    info = c.get("/api/run", params={"run": "style.safetensors"}).json()
+    assert info["caps"]["truncation"]["kind"] == "psi" and "samples" in info["caps"]
+    for params in ({"seed": 3, "n": 4}, {"seed": 3, "n": 4, "truncation": 0.6}):
+        from_run = pixels(c.get("/api/samples.png", params={"run": "style", **params}))
+        np.testing.assert_array_equal(from_run, pixels(c.get("/api/samples.png", params={"run": "style.safetensors", **params})))
+    with pytest.raises(GankitError, match="does not exist"):
+        served_runs([tmp_path / "missing.safetensors"])
 
 
 def test_runs_not_given_are_refused(client, runs, tmp_path):

@@ -75,10 +75,10 @@ def _message(page) -> str:
     return page.evaluate("document.getElementById('message').hidden ? '' : document.getElementById('message').textContent")
 
 
-def _upload(page, data: bytes, name: str) -> None:
+def _upload(page, data: bytes, name: str, input_id: str = "upload") -> None:
     page.evaluate(f"""(() => {{ const bytes = Uint8Array.from(atob('{base64.b64encode(data).decode()}'), c => c.charCodeAt(0));
       const t = new DataTransfer(); t.items.add(new File([bytes], '{name}'));
-      const input = document.getElementById('upload'); input.files = t.files;
+      const input = document.getElementById('{input_id}'); input.files = t.files;
       input.dispatchEvent(new Event('change')); }})()""")
 
 
@@ -129,10 +129,20 @@ def test_explore_runs_in_the_browser(studio_url, tmp_path):
         assert len(sizes) == 2 and min(sizes) > 30
         _save(page, tmp_path, "studio_tags_compare.png")
 
+        # pick the StyleGAN2-style run and project an upload into it
+        _pick(page, "style")
+        assert _visible(page, "project-box", "trunc-box") == [True, True]
+        assert _visible(page, "cond-box", "translate-box") == [False, False]
+        buf = io.BytesIO()
+        Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(buf, "PNG")
+        _settle_after(page, lambda: _upload(page, buf.getvalue(), "face.png", "project-upload"))
+        assert page.evaluate("document.getElementById('project-status').textContent").startswith("PSNR ")
+        assert page.evaluate("document.getElementById('projected').naturalWidth") == 32
+
         # pick the pix2pix run: only the upload is shown
         _pick(page, "p2p")
         assert _visible(page, "translate-box") == [True]
-        assert _visible(page, "samples-box", "interp-box", "trunc-box", "cond-box", "seed-box") == [False] * 5
+        assert _visible(page, "samples-box", "interp-box", "trunc-box", "cond-box", "seed-box", "project-box") == [False] * 6
         buf = io.BytesIO()
         Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(buf, "PNG")
         _settle_after(page, lambda: _upload(page, buf.getvalue(), "photo.png"))

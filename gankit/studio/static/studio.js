@@ -16,7 +16,7 @@ async function errorText(response) {
   catch (e) { return `the studio failed (HTTP ${response.status}); see the terminal it runs in`; }
 }
 
-// Load url into img; a newer request for the same img wins over an older one.
+// Load url into img (its response when shown); a newer request for the same img wins.
 async function loadInto(img, url, options) {
   const ticket = (img.dataset.ticket = String(Number(img.dataset.ticket || 0) + 1));
   state.pending++;
@@ -35,7 +35,7 @@ async function loadInto(img, url, options) {
     if (timing) $("timing").textContent = "drawn in " + timing.split("dur=")[1] + " ms";
     showMessage("");
     state.shown++;
-    return true;
+    return response;
   } catch (e) {
     showMessage("the studio did not answer: " + e);
   } finally {
@@ -108,6 +108,12 @@ function setUp(info) {
   $("points-box").hidden = $("scatter-box").hidden = !caps.scatter;
   $("interp-box").hidden = !caps.interpolate;
   $("translate-box").hidden = !caps.translate;
+  $("project-box").hidden = !caps.project;
+  $("projected").hidden = true;
+  $("project-status").textContent = "";
+  if (caps.project) {
+    $("project-steps").replaceChildren(...caps.project.steps.map(n => Object.assign(document.createElement("option"), {value: n, textContent: n})));
+  }
   $("trunc-box").hidden = !caps.truncation;
   if (caps.truncation) {
     Object.assign($("trunc"), {min: caps.truncation.min, max: caps.truncation.max, step: caps.truncation.step});
@@ -180,6 +186,15 @@ async function upload(file) {
                  {method: "POST", body: file, headers: {"Content-Type": "application/octet-stream"}});
 }
 
+async function projectUpload(file) {
+  if (!file) return;
+  $("project-status").textContent = `projecting (${$("project-steps").value} steps)...`;
+  const p = query({steps: $("project-steps").value});
+  const response = await loadInto($("projected"), "/api/project?" + p,
+                              {method: "POST", body: file, headers: {"Content-Type": "application/octet-stream"}});
+  $("project-status").textContent = response ? `PSNR ${response.headers.get("X-PSNR")} dB` : "";
+}
+
 async function start() {
   const response = await fetch("/api/runs");
   if (!response.ok) { showMessage(await errorText(response)); return; }
@@ -193,6 +208,7 @@ async function start() {
   $("prev").addEventListener("click", () => { $("seed").value = Math.max(0, Number($("seed").value) - 1); redraw(); });
   $("next").addEventListener("click", () => { $("seed").value = Number($("seed").value) + 1; redraw(); });
   $("upload").addEventListener("change", () => upload($("upload").files[0]));
+  $("project-upload").addEventListener("change", () => projectUpload($("project-upload").files[0]));
   if (state.runs.length) await pickRun(state.runs[0].key);
 }
 
