@@ -35,12 +35,11 @@ def _bind(host: str, port: int) -> socket.socket:
 def run_studio(args: argparse.Namespace) -> int:
     """Check the runs, bind, print the address and serve until interrupted."""
     try:
-        import uvicorn  # noqa: F401
-        import starlette  # noqa: F401
+        import starlette  # noqa: F401  (gankit.studio.app's, checked here for a one-line error)
+        import uvicorn
     except ImportError:
         raise GankitError("gankit studio needs starlette and uvicorn: pip install 'gankit[studio]'") from None
     import torch
-    import uvicorn
 
     from gankit.studio.app import create_app
     from gankit.studio.core import Studio, served_runs
