@@ -85,3 +85,57 @@ def test_project_refuses_w_for_a_net_without_a_mapping_net(digits_run, tmp_path,
     assert one_line_error(code, err, "mlp generator has no mapping net")
     code, _, err = run_cli(["project", digits_run, tmp_path / "missing", "--out", tmp_path / "p"], capsys)
     assert one_line_error(code, err, "neither an image nor a folder")
+
+
+def test_directions_and_edit_end_to_end(digits_run, tmp_path, capsys):
+    code, out, _ = run_cli(["directions", digits_run, "--method", "sefa", "--k", 3,
+                            "--out", tmp_path / "d.npz"], capsys)
+    assert code == 0 and "3 sefa directions in z" in out
+    code, out, _ = run_cli(["edit", digits_run, "--directions", tmp_path / "d.npz", "--name", "sefa0",
+                            "--strength", "-2:2:5", "--seeds", "0-2", "--out", tmp_path / "e.png"], capsys)
+    assert code == 0
+    grid = np.asarray(Image.open(tmp_path / "e.png").convert("L"), dtype=float)
+    assert grid.shape == (3 * 10 + 2, 5 * 10 + 2)
+    tile = lambda r, c: grid[2 + 10 * r: 10 + 10 * r, 2 + 10 * c: 10 + 10 * c]  # noqa: E731
+    assert np.abs(tile(0, 0) - tile(0, 4)).mean() > 0  # the strength changes the image
+    # the middle column (strength 0) is the plain sample of each seed
+    assert run_cli(["sample", digits_run, "--n", 1, "--seed", 1, "--out", tmp_path / "s"], capsys)[0] == 0
+    plain = np.asarray(Image.open(tmp_path / "s" / "00001.png").convert("L"), dtype=float)
+    np.testing.assert_array_equal(tile(1, 2), plain)
+    # --keep removes the kept directions' components: SeFa's are orthogonal, so keeping
+    # sefa1 and sefa2 (the set less the edited one) leaves the sefa0 edit as it was
+    assert run_cli(["edit", digits_run, "--directions", tmp_path / "d.npz", "--name", "sefa0", "--strength",
+                    "-2:2:5", "--keep", tmp_path / "d.npz", "--seeds", "0", "--out", tmp_path / "k.png"], capsys)[0] == 0
+    kept = np.asarray(Image.open(tmp_path / "k.png").convert("L"), dtype=float)
+    np.testing.assert_allclose(kept[2:10], grid[2:10], atol=1)
+    # a projected latent is edited too
+    assert run_cli(["project", digits_run, tmp_path / "s" / "00001.png", "--out", tmp_path / "p",
+                    "--steps", 20], capsys)[0] == 0
+    assert run_cli(["edit", digits_run, "--directions", tmp_path / "d.npz", "--name", "sefa1",
+                    "--project", tmp_path / "p" / "00001.npy", "--out", tmp_path / "pe.png"], capsys)[0] == 0
+    assert Image.open(tmp_path / "pe.png").size == (7 * 10 + 2, 10 + 2)
+
+
+def test_refusals_are_one_line(digits_run, tmp_path, capsys):
+    code, _, err = run_cli(["mix", digits_run, "--layers", "0-1"], capsys)
+    assert one_line_error(code, err, "mlp generator has no mapping net, so no w+ space")
+    code, _, err = run_cli(["directions", digits_run, "--method", "labels", "--out", tmp_path / "l.npz"], capsys)
+    assert one_line_error(code, err, "needs --judge")
+    code, _, err = run_cli(["directions", digits_run, "--method", "labels", "--judge", "digits",
+                            "--out", tmp_path / "l.npz"], capsys)
+    assert one_line_error(code, err, "reads 1x28x28 digits")
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    code, _, err = run_cli(["edit", digits_run, "--directions", tmp_path / "bad.npz", "--name", "x"], capsys)
+    assert one_line_error(code, err, "not a gankit directions file")
+
+
+def test_sequence_models_refuse_in_one_line(tmp_path, capsys):
+    run = tmp_path / "mle"
+    tiny = ["data.vocab_size=40", "data.max_len=6", "data.toy_samples=256", "data.batch_size=16",
+            "model.emb_dim=8", "G.width=8", "G.depth=1", "train.steps=2", "train.progress=false"]
+    assert run_cli(["train", "mle_oracle", *tiny, "--out", run], capsys)[0] == 0
+    for args in (["project", run, tmp_path, "--out", tmp_path / "p"], ["mix", run, "--layers", "0"],
+                 ["directions", run, "--method", "sefa", "--out", tmp_path / "d.npz"],
+                 ["sample", run, "--n", 2, "--out", tmp_path / "s", "--truncation", 0.5]):
+        code, _, err = run_cli(args, capsys)
+        assert one_line_error(code, err, "model kind 'mle' is a sequence model"), err
