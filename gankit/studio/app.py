@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -104,9 +105,12 @@ def create_app(studio: core.Studio, allowed_hosts: list[str] | None = None) -> S
         return endpoint
 
     def projected(q: Request, key: str, data: bytes) -> tuple[Image.Image, dict[str, str]]:
-        image, psnr = studio.project(key, data, _number(q, "steps", int, 100), q.query_params.get("cond"),
-                                     _number(q, "seed", int, 0))
-        return image, {"X-PSNR": f"{psnr:.2f}"}
+        image, psnr, pid = studio.project(key, data, _number(q, "steps", int, 100), q.query_params.get("cond"),
+                                          _number(q, "seed", int, 0))
+        return image, {"X-PSNR": f"{psnr:.2f}", "X-Projection": pid}
+
+    def edits(q: Request) -> torch.Tensor | None:
+        return core.edit_offset(studio.directions, q.query_params.getlist("edit"))
 
     routes = [
         Route("/", index),
@@ -114,7 +118,9 @@ def create_app(studio: core.Studio, allowed_hosts: list[str] | None = None) -> S
         Route("/api/run", run_info),
         Route("/api/samples.png", drawing(lambda q, run: core.sample_grid(
             run, _number(q, "n", int, 16), _number(q, "seed", int, 0), q.query_params.get("cond"),
-            _truncation(q, run)))),
+            _truncation(q, run), edits(q)))),
+        Route("/api/projection.png", drawing(lambda q, run: studio.edit_projection(
+            q.query_params.get("id", ""), q.query_params.getlist("edit")))),
         Route("/api/scatter.png", drawing(lambda q, run: core.scatter(
             run, _number(q, "n", int, 1000), _number(q, "seed", int, 0), _truncation(q, run)))),
         Route("/api/interpolation.png", drawing(lambda q, run: core.interpolation(

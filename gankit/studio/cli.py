@@ -42,11 +42,12 @@ def run_studio(args: argparse.Namespace) -> int:
     import torch
 
     from gankit.studio.app import create_app
-    from gankit.studio.core import Studio, served_runs
+    from gankit.studio.core import Studio, load_directions, served_runs
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    studio = Studio(served_runs(args.runs), max_upload=int(args.max_upload_mb * 2**20))
+    studio = Studio(served_runs(args.runs), max_upload=int(args.max_upload_mb * 2**20),
+                    directions=load_directions(args.directions or []))
     loopback = _is_loopback(args.host)
     # on loopback, refuse requests for other host names (DNS rebinding from a web page)
     app = create_app(studio, allowed_hosts=list(LOOPBACK_NAMES) if loopback else None)
@@ -69,5 +70,7 @@ def add_parsers(sub) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=int, default=8765, help="port (0: any free one); default 8765")
     s.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    s.add_argument("--directions", action="append", metavar="FILE",
+                   help="a gankit directions file: edit sliders for the runs it fits (repeatable)")
     s.add_argument("--max-upload-mb", type=float, default=8.0, help="largest image upload accepted (MB)")
     s.set_defaults(func=run_studio)

@@ -11,9 +11,10 @@ page shows a control only where the run declares it.
 from __future__ import annotations
 
 import io
+import secrets
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ MAX_PIXELS = 4096 * 4096  # decoded size of one upload (a small PNG can claim a 
 UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
 THRESHOLD_RANGE = (0.25, 3.0)  # the z-threshold slider; its top means no truncation
 PROJECT_STEPS = (100, 300, 1000)  # projection lengths offered (gankit project's default: 1000)
+MAX_SLIDERS = 10  # edit sliders per direction set (sefa/pca sets are sorted, strongest first)
+EDIT_RANGE = 5.0  # edit slider range, in standard deviations along the direction
+KEPT_PROJECTIONS = 16  # projected latents kept for editing, the oldest dropped first
 
 
 class NotServed(GankitError):
@@ -106,8 +110,9 @@ def generator_of(run) -> Any:
         return None
 
 
-def capabilities(run) -> dict[str, Any]:
-    """What the page may show for ``run``: each key present only where the run declares it."""
+def capabilities(run, directions: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the page may show for ``run``: each key present only where the run declares it
+    (``directions``: the ``gankit directions`` sets served, ``{key: Directions}``)."""
     from gankit.models.translation import ImageTranslation
 
     handle, images = generator_of(run), run.info.is_image
@@ -131,7 +136,52 @@ def capabilities(run) -> dict[str, Any]:
     if images:
         caps["interpolate"] = {"max_frames": MAX_FRAMES}
         caps["project"] = {"steps": list(PROJECT_STEPS), "size": run.info.shape[-1]}
+    sets = [{"set": k, "method": d.method, "space": d.space, "names": d.names[:MAX_SLIDERS]}
+            for k, d in (directions or {}).items() if directions_fit(handle, d)]
+    if sets:
+        caps["edit"] = {"sets": sets, "range": EDIT_RANGE}
     return caps
+
+
+def directions_fit(handle, dirs) -> bool:
+    """Whether a direction set moves this generator's working latents (``gankit edit``'s check)."""
+    from gankit.use.directions import check_directions_fit
+
+    try:
+        check_directions_fit(handle, dirs)
+    except GankitError:
+        return False
+    return dirs.space == handle.working_space
+
+
+def load_directions(paths: list[str | Path]) -> dict[str, Any]:
+    """``{key: Directions}`` of ``gankit directions`` files (``.npz`` read without pickle, or
+    ``.json``); the key is the file name (its path when two clash)."""
+    from gankit.use.directions import Directions
+
+    paths = [Path(p) for p in paths]
+    names = [p.name for p in paths]
+    return {(p.name if names.count(p.name) == 1 else str(p)): Directions.load(p) for p in paths}
+
+
+def edit_offset(directions: dict[str, Any], items: list[str]) -> torch.Tensor | None:
+    """The latent offset of the page's edit sliders, ``SET:NAME:STRENGTH`` each (strength in
+    the direction's standard deviations, as ``gankit edit --strength``); None for none."""
+    offset = None
+    for item in items:
+        key, _, rest = item.partition(":")
+        name, _, strength = rest.rpartition(":")
+        if key not in directions:
+            raise NotServed(f"'{key}' is not one of the direction sets this studio serves")
+        try:
+            value = float(strength)
+        except ValueError:
+            raise GankitError(f"an edit looks like SET:NAME:STRENGTH, got '{item[:80]}'") from None
+        if not -EDIT_RANGE <= value <= EDIT_RANGE:
+            raise GankitError(f"edit strengths are between -{EDIT_RANGE} and {EDIT_RANGE}, got {value:g}")
+        vector, scale = directions[key].get(name)
+        offset = vector * (value * scale) if offset is None else offset + vector * (value * scale)
+    return offset
 
 
 def truncation_control(handle) -> dict[str, Any]:
@@ -168,7 +218,7 @@ def draw_samples(run, n: int, seed: int = 0, cond: str | None = None,
 
 
 def sample_grid(run, n: int, seed: int = 0, cond: str | None = None,
-                truncation: float | None = None) -> Image.Image:
+                truncation: float | None = None, edit: torch.Tensor | None = None) -> Image.Image:
     """``gankit sample --grid``'s picture: class-aligned columns for a conditional run unless
     ``cond`` gives every sample one condition, or the grid holds fewer images than there are
     classes (a tag run has hundreds of tag sets: a square grid, not one row of labels)."""
@@ -181,7 +231,19 @@ def sample_grid(run, n: int, seed: int = 0, cond: str | None = None,
     layout = grid_layout(run.model)
     if cond or layout.get("nrow", 0) > n:
         layout.pop("nrow", None), layout.pop("columns", None)
-    return image_grid(draw_samples(run, n, seed, cond, truncation), **layout)
+    x = draw_samples(run, n, seed, cond, truncation) if edit is None else edited(run, n, seed, cond, truncation, edit)
+    return image_grid(x, **layout)
+
+
+def edited(run, n: int, seed: int, cond: str | None, truncation: float | None, offset: torch.Tensor) -> torch.Tensor:
+    """The grid's ``n`` samples with their latents moved by ``offset`` (the edit sliders'
+    sum of strength x scale x direction), through ``gankit edit``'s :func:`edit_grid`."""
+    from gankit.use.directions import edit_grid
+
+    handle = generator_of(run)
+    c = handle.conditions(n, cond or None)
+    latents = handle.draw(n, seed, truncation, c)
+    return edit_grid(handle, latents, handle.working_space, c, offset, 1.0, [1.0])[:, 0]
 
 
 def scatter(run, n: int, seed: int = 0, truncation: float | None = None) -> bytes:
@@ -270,10 +332,11 @@ def translate_upload(run, data: bytes, limit: int = MAX_UPLOAD) -> Image.Image:
 
 
 def project_upload(run, data: bytes, steps: int = 100, cond: str | None = None, seed: int = 0,
-                   use_discriminator: bool = True, limit: int = MAX_UPLOAD) -> tuple[Image.Image, float]:
-    """``([target | reconstruction], PSNR dB)``: one uploaded image projected as ``gankit
-    project`` does (its latent space, pixel loss plus the run's discriminator features
-    unless ``use_discriminator`` is off: an exported file carries no discriminator)."""
+                   use_discriminator: bool = True, limit: int = MAX_UPLOAD):
+    """``([target | reconstruction], Projection)``: one uploaded image projected as ``gankit
+    edit --project`` does (its latent space, the net's own noise maps, so the latent alone
+    reproduces it and can be edited), with the run's discriminator features unless
+    ``use_discriminator`` is off (an exported file carries no discriminator)."""
     from gankit.use.project import ProjectionSettings, discriminator_features, project
     from gankit.viz import image_grid
 
@@ -286,8 +349,19 @@ def project_upload(run, data: bytes, steps: int = 100, cond: str | None = None, 
     c = handle.conditions(1, cond or None) if handle.space is not None else None
     D = getattr(run.model, "D", None)
     features = discriminator_features(D) if use_discriminator and D is not None else None
-    p = project(handle, x, c, ProjectionSettings(steps=steps), features, seeds=[seed])
-    return image_grid(torch.cat([x, p.images], dim=-1), pad=0), float(p.psnr[0])
+    p = project(handle, x, c, ProjectionSettings(steps=steps, optimise_noise=False), features, seeds=[seed])
+    return image_grid(torch.cat([x, p.images], dim=-1), pad=0), p
+
+
+def edit_projection(run, latent: torch.Tensor, space: str, cond: str | None, offset: torch.Tensor | None) -> Image.Image:
+    """A projected latent's image, moved by the edit sliders' ``offset`` (``gankit edit --project``)."""
+    from gankit.use.directions import edit_grid
+    from gankit.viz import image_grid
+
+    handle = generator_of(run)
+    c = handle.conditions(1, cond or None) if handle.space is not None else None
+    offset = torch.zeros(latent.shape[-1]) if offset is None else offset
+    return image_grid(edit_grid(handle, latent, space, c, offset, 1.0, [1.0])[:, 0], pad=0)
 
 
 # ---- serving -------------------------------------------------------------------------------------
@@ -297,9 +371,11 @@ class Studio:
 
     runs: dict[str, Path]
     max_upload: int = MAX_UPLOAD
+    directions: dict[str, Any] = field(default_factory=dict)  # {key: Directions}
 
     def __post_init__(self):
         self._loaded: dict[str, Any] = {}
+        self._projections: dict[str, tuple[str, torch.Tensor, str, str | None]] = {}  # id -> (run, latent, space, cond)
         # one picture at a time: parallel requests would only split the same CPU threads
         self.lock = threading.Lock()
 
@@ -329,9 +405,22 @@ class Studio:
     def describe(self, key: str) -> dict[str, Any]:
         """A run's summary and capabilities (loads the run)."""
         run = self.run(key)
-        return {"key": key, "step": run.step, **self.summary(key), "caps": capabilities(run)}
+        return {"key": key, "step": run.step, **self.summary(key), "caps": capabilities(run, self.directions)}
 
-    def project(self, key: str, data: bytes, steps: int, cond: str | None, seed: int) -> tuple[Image.Image, float]:
-        """:func:`project_upload` for served run ``key`` (an export has no discriminator)."""
-        return project_upload(self.run(key), data, steps, cond, seed,
-                              use_discriminator=not is_exported(self.path(key)), limit=self.max_upload)
+    def project(self, key: str, data: bytes, steps: int, cond: str | None, seed: int) -> tuple[Image.Image, float, str]:
+        """:func:`project_upload` for served run ``key`` (an export has no discriminator):
+        ``(picture, PSNR dB, id)``; the latent is kept under ``id`` for :meth:`edit_projection`."""
+        image, p = project_upload(self.run(key), data, steps, cond, seed,
+                                  use_discriminator=not is_exported(self.path(key)), limit=self.max_upload)
+        pid = secrets.token_hex(8)
+        self._projections[pid] = (key, p.latents, p.space, cond)
+        while len(self._projections) > KEPT_PROJECTIONS:
+            self._projections.pop(next(iter(self._projections)))
+        return image, float(p.psnr[0]), pid
+
+    def edit_projection(self, pid: str, edits: list[str]) -> Image.Image:
+        """The projection ``pid`` with the edit sliders applied."""
+        if pid not in self._projections:
+            raise GankitError("that projection is no longer kept; upload the image again")
+        key, latent, space, cond = self._projections[pid]
+        return edit_projection(self.run(key), latent, space, cond, edit_offset(self.directions, edits))

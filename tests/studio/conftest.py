@@ -49,3 +49,13 @@ def runs(tmp_path_factory) -> dict:
     Trainer(_config({**PIX2PIX, "data.source": str(ab)}), root / "p2p").fit()
     out["p2p"] = root / "p2p"
     return out
+
+
+@pytest.fixture(scope="session")
+def sefa_file(runs, tmp_path_factory):
+    """``gankit directions --method sefa`` of the StyleGAN2-style run (3 directions in w)."""
+    from gankit.cli import main
+
+    out = tmp_path_factory.mktemp("directions") / "style_sefa.npz"
+    assert main(["directions", str(runs["style"]), "--method", "sefa", "--k", "3", "--out", str(out)]) == 0
+    return out

@@ -17,14 +17,16 @@ from gankit.cli import main  # noqa: E402
 from gankit.data.folders import load_image  # noqa: E402
 from gankit.errors import GankitError  # noqa: E402
 from gankit.studio.app import create_app  # noqa: E402
-from gankit.studio.core import Studio, decode_upload, served_runs  # noqa: E402
+from gankit.studio.core import Studio, decode_upload, load_directions, served_runs  # noqa: E402
+from gankit.use.directions import Directions  # noqa: E402
 from gankit.use.project import ProjectionSettings, discriminator_features, project  # noqa: E402
 from gankit.viz import to_uint8  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def client(runs):
-    return TestClient(create_app(Studio(served_runs(list(runs.values())), max_upload=64 * 1024)))
+def client(runs, sefa_file):
+    return TestClient(create_app(Studio(served_runs(list(runs.values())), max_upload=64 * 1024,
+                                        directions=load_directions([sefa_file]))))
 
 
 def pixels(response) -> np.ndarray:
@@ -126,7 +128,7 @@ def test_a_translation_is_what_gankit_translate_writes(client, runs, tmp_path):
     np.testing.assert_array_equal(page, np.concatenate([x, written], 1))
 
 
-def test_an_upload_is_projected_as_gankit_project_does(client, runs):
+def test_an_upload_is_projected_and_edited(client, runs, sefa_file):
     run = load_run(runs["style"])
     handle = run.generator()
     target = handle.generate(1, seed=11, truncation=0.5)  # an image the generator can draw
@@ -134,14 +136,50 @@ def test_an_upload_is_projected_as_gankit_project_does(client, runs):
     r = client.post("/api/project", params={"run": "style", "steps": 100, "seed": 2}, content=upload)
     page = pixels(r)
     x = load_image(io.BytesIO(upload), 16, 3)[None]
-    p = project(handle, x, None, ProjectionSettings(steps=100), discriminator_features(run.model.D), seeds=[2])
+    p = project(handle, x, None, ProjectionSettings(steps=100, optimise_noise=False),
+                discriminator_features(run.model.D), seeds=[2])
     # [upload as the run sees it | reconstruction], and the PSNR of that reconstruction
     np.testing.assert_array_equal(page, np.concatenate([to_uint8(x)[0], to_uint8(p.images)[0]], 1))
     assert float(r.headers["X-PSNR"]) == pytest.approx(float(p.psnr[0]), abs=0.01)
     assert float(r.headers["X-PSNR"]) > 20  # an image the generator drew is found again
+    # the kept latent, unedited, is the reconstruction; an edit slider moves it
+    pid = r.headers["X-Projection"]
+    kept = pixels(client.get("/api/projection.png", params={"run": "style", "id": pid}))
+    np.testing.assert_array_equal(kept, to_uint8(p.images)[0])
+    name = Directions.load(sefa_file).names[0]
+    moved = pixels(client.get("/api/projection.png", params={"run": "style", "id": pid,
+                                                              "edit": f"style_sefa.npz:{name}:3"}))
+    assert np.abs(moved.astype(int) - kept.astype(int)).mean() > 1
+    gone = client.get("/api/projection.png", params={"run": "style", "id": "0123"})
+    assert gone.status_code == 400 and "no longer kept" in gone.json()["error"]
     refused = client.post("/api/project", params={"run": "style", "steps": 7}, content=upload)
     assert refused.status_code == 400 and "projection steps are one of" in refused.json()["error"]
     assert client.post("/api/project", params={"run": "p2p"}, content=upload).status_code == 400
+
+
+def test_edit_sliders_are_gankit_edit(client, runs, sefa_file, tmp_path):
+    dirs = Directions.load(sefa_file)
+    caps = {k: client.get("/api/run", params={"run": k}).json()["caps"] for k in ("style", "tags")}
+    assert caps["style"]["edit"]["sets"] == [{"set": "style_sefa.npz", "method": "sefa", "space": "w",
+                                               "names": dirs.names}]
+    assert "edit" not in caps["tags"]  # a w set does not fit a DCGAN's z
+    name = dirs.names[1]
+    out = tmp_path / "edit.png"
+    assert main(["edit", str(runs["style"]), "--directions", str(sefa_file), "--name", name, "--strength", "2",
+                 "--seeds", "5", "--truncation", "0.7", "--out", str(out)]) == 0
+    params = {"run": "style", "n": 1, "seed": 5, "truncation": 0.7}
+    page = pixels(client.get("/api/samples.png", params={**params, "edit": f"style_sefa.npz:{name}:2"}))
+    np.testing.assert_array_equal(page, np.asarray(Image.open(out)))
+    # two sliders add up: +2 along one and -1 along another is not the first alone
+    both = pixels(client.get("/api/samples.png", params={**params, "edit": [f"style_sefa.npz:{name}:2",
+                                                                            f"style_sefa.npz:{dirs.names[0]}:-1"]}))
+    assert not np.array_equal(both, page)
+    for edit, status, words in [("style_sefa.npz:nope:1", 400, "no direction 'nope'"),
+                                (f"style_sefa.npz:{name}:9", 400, "between -5"),
+                                (f"other.npz:{name}:1", 404, "not one of the direction sets"),
+                                (f"style_sefa.npz:{name}:x", 400, "SET:NAME:STRENGTH")]:
+        r = client.get("/api/samples.png", params={**params, "edit": edit})
+        assert r.status_code == status and words in r.json()["error"], (edit, r.text)
 
 
 def test_an_exported_generator_is_served_like_its_run(runs, tmp_path):

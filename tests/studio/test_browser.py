@@ -34,11 +34,12 @@ PIXELS = """((selector) => { const i = document.querySelector(selector); const c
 
 
 @pytest.fixture(scope="module")
-def studio_url(runs):
+def studio_url(runs, sefa_file):
     """``gankit studio`` on a free port, serving the tag run first; stopped afterwards."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     order = [str(runs[k]) for k in ("tags", "style", "p2p", "toy")]
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "studio", *order, "--port", "0", "--threads", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "studio", *order, "--port", "0", "--threads", "1",
+                             "--directions", str(sefa_file)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     line = proc.stdout.readline()  # the address, printed once the socket listens
     found = re.search(r"http://127\.0\.0\.1:\d+/", line)
@@ -131,13 +132,22 @@ def test_explore_runs_in_the_browser(studio_url, tmp_path):
 
         # pick the StyleGAN2-style run and project an upload into it
         _pick(page, "style")
-        assert _visible(page, "project-box", "trunc-box") == [True, True]
+        assert _visible(page, "project-box", "trunc-box", "edit-box") == [True, True, True]
         assert _visible(page, "cond-box", "translate-box") == [False, False]
+        assert page.evaluate("document.querySelectorAll('#edits input').length") == 3  # the set's directions
+        before = grid()
+        _settle_after(page, lambda: page.evaluate(
+            "(() => { const s = document.querySelector('#edits input'); s.value = '3'; s.dispatchEvent(new Event('input')); })()"))
+        assert grid() != before
         buf = io.BytesIO()
         Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(buf, "PNG")
         _settle_after(page, lambda: _upload(page, buf.getvalue(), "face.png", "project-upload"))
         assert page.evaluate("document.getElementById('project-status').textContent").startswith("PSNR ")
         assert page.evaluate("document.getElementById('projected').naturalWidth") == 32
+        # the projection, moved by the edit slider still at 3
+        page.wait_until("studio.pending === 0 && document.getElementById('projected-edit').naturalWidth === 16")
+        assert _visible(page, "projected-edit-box") == [True]
+        _save(page, tmp_path, "studio_style_project_edit.png")
 
         # pick the pix2pix run: only the upload is shown
         _pick(page, "p2p")

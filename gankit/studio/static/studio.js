@@ -3,7 +3,7 @@
 // gankit/studio/core.py, the same functions the command line uses.
 "use strict";
 const $ = id => document.getElementById(id);
-const state = {runs: [], run: null, caps: {}, pending: 0, shown: 0, ready: null, described: {}};
+const state = {runs: [], run: null, caps: {}, pending: 0, shown: 0, ready: null, described: {}, projection: null};
 window.studio = state;  // what the browser tests wait on: pending requests, pictures shown, run set up
 
 function showMessage(text) {
@@ -48,6 +48,9 @@ function query(extra) {
   if (state.caps.truncation) p.set("truncation", $("trunc").value);
   if (state.caps.condition && $("cond").value.trim()) p.set("cond", $("cond").value.trim());
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  for (const slider of document.querySelectorAll("#edits input")) {
+    if (Number(slider.value) !== 0) p.append("edit", `${slider.dataset.set}:${slider.dataset.name}:${slider.value}`);
+  }
   return p;
 }
 
@@ -71,6 +74,7 @@ function drawSamples() {
     }
     const p = query({n: $("n").value});
     p.set("run", key);
+    if (key !== state.run) p.delete("edit");  // direction sets fit the run they were found for
     loadInto(fig.querySelector("img"), "/api/samples.png?" + p);
   }
 }
@@ -91,6 +95,10 @@ function redraw() {  // coalesce a slider's bursts of events into one request
     if (state.caps.samples) drawSamples();
     if (state.caps.scatter) loadInto($("scatter"), "/api/scatter.png?" + query({n: $("points").value}));
     if (state.caps.interpolate) drawInterpolation();
+    if (state.caps.edit && state.projection) {
+      $("projected-edit-box").hidden = false;
+      loadInto($("projected-edit"), "/api/projection.png?" + query({id: state.projection}));
+    }
     state.pending--;
   }, 40);
 }
@@ -109,6 +117,10 @@ function setUp(info) {
   $("interp-box").hidden = !caps.interpolate;
   $("translate-box").hidden = !caps.translate;
   $("project-box").hidden = !caps.project;
+  $("edit-box").hidden = !caps.edit;
+  editSliders(caps.edit);
+  state.projection = null;
+  $("projected-edit-box").hidden = true;
   $("projected").hidden = true;
   $("project-status").textContent = "";
   if (caps.project) {
@@ -193,6 +205,26 @@ async function projectUpload(file) {
   const response = await loadInto($("projected"), "/api/project?" + p,
                               {method: "POST", body: file, headers: {"Content-Type": "application/octet-stream"}});
   $("project-status").textContent = response ? `PSNR ${response.headers.get("X-PSNR")} dB` : "";
+  if (response) { state.projection = response.headers.get("X-Projection"); redraw(); }
+}
+
+function editSliders(edit) {
+  const rows = [];
+  for (const set of (edit ? edit.sets : [])) {
+    for (const name of set.names) {
+      const label = document.createElement("label");
+      label.innerHTML = "<span></span> <input type='range' step='0.25' value='0'> <output>0</output>";
+      label.querySelector("span").textContent = name;
+      label.title = `${set.set} (${set.method}, ${set.space})`;
+      const input = label.querySelector("input");
+      Object.assign(input, {min: -edit.range, max: edit.range});
+      input.value = 0;
+      Object.assign(input.dataset, {set: set.set, name: name});
+      input.addEventListener("input", () => { label.querySelector("output").textContent = input.value; redraw(); });
+      rows.push(label);
+    }
+  }
+  $("edits").replaceChildren(...rows);
 }
 
 async function start() {
@@ -205,6 +237,13 @@ async function start() {
   for (const id of ["seed", "n", "points", "seed2", "t", "cond"]) $(id).addEventListener("input", redraw);
   $("trunc").addEventListener("input", () => { showTruncation(); redraw(); });
   $("compare").addEventListener("change", redraw);
+  $("edit-reset").addEventListener("click", () => {
+    for (const slider of document.querySelectorAll("#edits input")) {
+      slider.value = 0;
+      slider.parentElement.querySelector("output").textContent = "0";
+    }
+    redraw();
+  });
   $("prev").addEventListener("click", () => { $("seed").value = Math.max(0, Number($("seed").value) - 1); redraw(); });
   $("next").addEventListener("click", () => { $("seed").value = Number($("seed").value) + 1; redraw(); });
   $("upload").addEventListener("change", () => upload($("upload").files[0]));
