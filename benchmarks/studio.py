@@ -2,11 +2,11 @@
 for a single 64-px image and a 64-image grid, DCGAN-64 (the anime64 net) and the
 StyleGAN2-style 64-px net (anime64_stylegan2), served on one CPU thread.
 
-    OMP_NUM_THREADS=1 python benchmarks/studio.py --out /tmp/studio_bench [--steps 300]
-        [--screenshot benchmarks/figures/studio.png]
+    OMP_NUM_THREADS=1 python benchmarks/studio.py --out /tmp/studio_bench [--steps 20]
+    python benchmarks/studio.py --out /tmp/x --shot RUN [--directions FILE] --screenshot benchmarks/figures/studio.png
 
-Trains (or reuses) the two runs on the built-in drawn faces (``--steps`` for DCGAN, a few
-for StyleGAN2: latency does not depend on training), starts ``gankit studio`` on them as a
+Trains (or reuses) the two runs on the built-in drawn faces (``--steps`` for DCGAN; two
+small steps for StyleGAN2: latency does not depend on training), starts ``gankit studio`` on them as a
 person would, then measures
 
 * ``http``: a GET of ``/api/samples.png`` until its last byte, by the standard library's
@@ -34,8 +34,9 @@ QUIET = ["eval.metrics=[]", "eval.best=", "train.threads=1", "data.workers=0", "
          "train.log_every=50"]
 RUNS = {  # name -> preset and overrides
     "dcgan64": ("anime64", ["data.source=faces", "train.sample_every=0", "train.ckpt_every=0"]),
-    "stylegan2_64": ("anime64_stylegan2", ["data.source=faces", "train.augment=none", "train.steps=2",
-                                           "train.sample_every=0", "train.ckpt_every=0"]),
+    # latency depends on G alone: two small steps on 48 drawn faces give the same 64-px net
+    "stylegan2_64": ("anime64_stylegan2", ["data.source=faces48", "data.batch_size=8", "train.augment=none",
+                                           "train.steps=2", "train.sample_every=0", "train.ckpt_every=0"]),
 }
 
 
@@ -103,6 +104,42 @@ MOVE = """(async (n) => {
 })"""
 
 
+def screenshot(runs: list[str], directions: list[str], out: Path) -> None:
+    """The README's picture: the studio on ``runs``, 16 samples, the first edit slider at 1.5,
+    a built-in drawn face projected (100 steps) and edited."""
+    import io
+
+    from PIL import Image
+
+    from gankit.data.builtin import load_builtin
+    from gankit.data.folders import to_uint8
+    from gankit.viz.browser import open_page
+
+    extra = [a for d in directions for a in ("--directions", d)]
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "studio", *runs, *extra, "--port", "0", "--threads", "1"],
+                            stdout=subprocess.PIPE, text=True, env=_env())
+    url = re.search(r"http://\S+/", proc.stdout.readline()).group(0)
+    face = io.BytesIO()
+    Image.fromarray(to_uint8(load_builtin("faces48")[0][7:8])[0]).save(face, "PNG")
+    try:
+        with open_page(url, width=1200, height=900) as page:
+            page.wait_until("window.studio && studio.ready !== null && studio.pending === 0")
+            page.evaluate("(() => { const s = document.querySelector('#edits input'); if (s) { s.value = '1.5';"
+                          " s.dispatchEvent(new Event('input')); } })()")
+            page.wait_until("studio.pending === 0")
+            data = json.dumps(list(face.getvalue()))
+            page.evaluate(f"(() => {{ const t = new DataTransfer(); t.items.add(new File([new Uint8Array({data})], 'face.png'));"
+                          " const i = document.getElementById('project-upload'); i.files = t.files;"
+                          " i.dispatchEvent(new Event('change')); })()")
+            time.sleep(0.5)
+            page.wait_until("studio.pending === 0", timeout=300)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(page.screenshot())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def page_latency(url: str, run: str, ns: list[int], repeat: int, screenshot: Path | None) -> dict[int, float]:
     from gankit.viz.browser import find_chromium, open_page
 
@@ -133,11 +170,17 @@ def page_latency(url: str, run: str, ns: list[int], repeat: int, screenshot: Pat
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True, help="folder for the two runs (reused if there)")
+    ap.add_argument("--out", type=Path, help="folder for the two runs (reused if there)")
     ap.add_argument("--steps", type=int, default=300, help="DCGAN-64 training steps")
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--screenshot", type=Path, help="write a screenshot of the page here")
+    ap.add_argument("--shot", nargs="+", metavar="RUN", help="only take the screenshot, of these runs")
+    ap.add_argument("--directions", nargs="*", default=[], help="--shot: gankit directions files")
     args = ap.parse_args()
+    if args.shot:
+        return screenshot(args.shot, args.directions, args.screenshot or Path("studio.png"))
+    if args.out is None:
+        ap.error("--out is required (the folder for the two runs)")
     runs = train(args.out, args.steps)
     proc, host, port = start_studio(runs)
     try:
