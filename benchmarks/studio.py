@@ -146,7 +146,7 @@ def page_latency(url: str, run: str, ns: list[int], repeat: int, screenshot: Pat
     if find_chromium() is None:
         return {}
     out = {}
-    with open_page(url, width=1200, height=900) as page:
+    with open_page(url, width=1200, height=900, timeout=600) as page:  # a StyleGAN2 64-grid takes seconds
         page.wait_until("window.studio && studio.ready !== null && studio.pending === 0")
         if page.evaluate("studio.run") != run:
             page.evaluate(f"(() => {{ const s = document.getElementById('run'); s.value = '{run}';"

@@ -120,7 +120,7 @@ def capabilities(run, directions: dict[str, Any] | None = None) -> dict[str, Any
     if isinstance(run.model, ImageTranslation):  # pix2pix, CycleGAN: an image in, one out
         caps["translate"] = {"size": run.info.shape[-1], "channels": run.info.shape[0]}
         return caps
-    points = not images and len(run.info.shape) == 1 and run.info.shape[0] >= 2
+    points = run.info.kind == "vector" and run.info.shape[0] >= 2  # not sentences: no scatter
     if images:
         caps["samples"] = {"max": MAX_GRID}
     if points:
