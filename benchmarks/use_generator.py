@@ -10,7 +10,8 @@ search, supervised edits read by judges, and the time each step takes, on one CP
     python benchmarks/use_generator.py edit --run runs/use_mnist --judge digits --seeds 200
     python benchmarks/use_generator.py time
 
-Prints one JSON object per measurement; nothing is written to BENCHMARKS.md.
+Prints one JSON object per measurement; nothing is written to BENCHMARKS.md. Times are CPU
+seconds of this process (one thread), so other jobs on the machine do not inflate them.
 
 * ``project``: ``n`` target images (MNIST: training digits, as no held-out MNIST ships;
   faces: built-in faces 5,000+, which faces2000 never saw), projected with ``gankit
@@ -21,7 +22,9 @@ Prints one JSON object per measurement; nothing is written to BENCHMARKS.md.
   the class's direction in steps of 0.5 standard deviations up to 6; *reached* when the judge
   reads the class, *kept* when the other attribute (eye colour for hair) reads as before.
   ``--conditioned`` first removes from each hair direction its components along the eye
-  colours' directions (InterFaceGAN's conditional manipulation).
+  colours' directions (InterFaceGAN's conditional manipulation). For comparison, each
+  reached latent is also moved the same distance in a random direction instead, and the eye
+  colour compared again ("kept_other_random_move").
 * ``time``: one 64-px image, 1,000 steps, one thread: DCGAN (z) and StyleGAN2-style (w+,
   noise maps), untrained (the time does not depend on the weights); and each direction method.
 """
@@ -69,10 +72,10 @@ def cmd_project(args) -> dict:
     run = load_run(args.run)
     handle = run.generator()
     targets, train = _targets(args.set, run, args.n)
-    t = time.time()
+    t = time.process_time()
     p = project(handle, targets, settings=ProjectionSettings(steps=args.steps),
                 features=discriminator_features(run.model.D), seeds=list(range(args.n)))
-    seconds = time.time() - t
+    seconds = time.process_time() - t
     rand = _best_random(handle, targets, args.random)
     out = {"set": args.set, "n": args.n, "steps": args.steps, "space": p.space,
            "projection_psnr": float(p.psnr.mean()), "random_search_psnr": float(rand.mean()),
@@ -96,9 +99,9 @@ def cmd_edit(args) -> dict:
     h = run.generator()
     judge, names, notes = build_judge(args.judge, h.spec.out_shape)
     other = build_judge("eyes", h.spec.out_shape)[0] if args.judge == "hair" else None
-    t = time.time()
+    t = time.process_time()
     dirs = labels(h, judge, names, n=2000, seed=1)
-    seconds = time.time() - t
+    seconds = time.process_time() - t
     keep = labels(h, other, build_judge("eyes", h.spec.out_shape)[1], n=2000, seed=1).vectors \
         if other is not None and args.conditioned else None
     z = torch.cat([h.draw(1, s) for s in range(args.seeds)])
@@ -112,15 +115,23 @@ def cmd_edit(args) -> dict:
             v = conditioned(v, keep)
         todo = (before != k).nonzero().flatten()
         reached, kept = torch.zeros(len(todo), dtype=torch.bool), torch.zeros(len(todo), dtype=torch.bool)
+        at = torch.zeros(len(todo))
         for s in strengths:
             moved = z[todo] + s * scale * v
             x = h.synthesize(moved)
             hit = (judge(x) == k) & ~reached
             if other is not None:
                 kept |= hit & (other(x) == other_before[todo])
+            at[hit] = s * scale
             reached |= hit
+        # the same distance in a random direction: how often any move that long keeps the eyes
+        g = torch.Generator().manual_seed(k)
+        rand = torch.nn.functional.normalize(torch.randn(int(reached.sum()), z.shape[1], generator=g), dim=1)
+        x = h.synthesize(z[todo][reached] + at[reached, None] * rand.to(z))
+        kept_random = float((other(x) == other_before[todo][reached]).float().mean()) if other and reached.any() else None
         rows[name] = {"seeds": len(todo), "reached": round(float(reached.float().mean()), 3),
                       "kept_other": round(float(kept.sum() / max(1, reached.sum())), 3) if other else None,
+                      "kept_other_random_move": None if kept_random is None else round(kept_random, 3),
                       "direction_accuracy": round(float(dirs.scores[dirs.names.index(name)]), 3)}
     return {"judge": args.judge, "conditioned": bool(keep is not None), "notes": notes, "labels_seconds": round(seconds, 1), "classes": rows}
 
@@ -144,14 +155,14 @@ def cmd_time(args) -> dict:
         target = h.generate(1, seed=1)
         from gankit.use.project import discriminator_features
 
-        t = time.time()
+        t = time.process_time()
         project(h, target, settings=ProjectionSettings(steps=args.steps),
                 features=discriminator_features(model.D))
-        out[f"project_{net}_64px_{args.steps}_steps_s"] = round(time.time() - t, 1)
+        out[f"project_{net}_64px_{args.steps}_steps_s"] = round(time.process_time() - t, 1)
         for method, fn in (("sefa", lambda: d.sefa(h)), ("pca", lambda: d.pca(h, n=5000))):
-            t = time.time()
+            t = time.process_time()
             fn()
-            out[f"{method}_{net}_s"] = round(time.time() - t, 2)
+            out[f"{method}_{net}_s"] = round(time.process_time() - t, 2)
     return out
 
 

@@ -134,12 +134,14 @@ def pca(handle: GeneratorHandle, k: int = 10, n: int = 5000, seed: int = 0) -> D
         v, var = vt[:k], s[:k] ** 2 / (n - 1)
     else:
         _, a = handle.latent_weight()
-        acts = lat @ a.double().t()
-        centred = acts - acts.mean(0)
-        _, s, vt = torch.linalg.svd(centred, full_matrices=False)
-        coords = centred @ vt[:k].t()  # [n, k] principal coordinates
+        zc = lat - lat.mean(0)
+        # the centred activations zc A^T = Q (R A^T) with zc = QR: the SVD of the small
+        # [z_dim, out] factor R A^T gives their principal axes without forming [n, out]
+        _, r = torch.linalg.qr(zc)
+        _, s, vt = torch.linalg.svd(r @ a.double().t(), full_matrices=False)
+        coords = zc @ (a.double().t() @ vt[:k].t())  # [n, k] principal coordinates
         # regress z on each coordinate alone: the z direction that moves along that axis
-        v = (coords.t() @ (lat - lat.mean(0))) / coords.square().sum(0)[:, None]
+        v = (coords.t() @ zc) / coords.square().sum(0)[:, None]
         v = v / v.norm(dim=1, keepdim=True)
         var = s[:k] ** 2 / (n - 1)
     v = v.float().contiguous()
@@ -166,7 +168,7 @@ def labels(handle: GeneratorHandle, judge: Judge | None, class_names: list[str],
             if c is None or space == "z":
                 raise GankitError("labels from the conditions need a conditional generator with a mapping "
                                   "net (in z the condition is not part of the latent); give a --judge")
-            y = c if c.dim() == 1 else _row_ids(c)
+            y = torch.arange(n) % len(class_names)  # conditions() cycles through the classes
         else:
             y = torch.cat([judge(handle.synthesize(lat[i:i + batch], None if c is None else c[i:i + batch],
                                                    space)).cpu() for i in range(0, n, batch)])
@@ -189,12 +191,6 @@ def labels(handle: GeneratorHandle, judge: Judge | None, class_names: list[str],
     counts = {nm: int((y == class_names.index(nm)).sum()) for nm in names}
     return Directions(space, "labels", names, v, (lat.float().cpu() @ v.t()).std(0), torch.tensor(scores),
                       {"counts": counts, "samples": n})
-
-
-def _row_ids(c: Tensor) -> Tensor:
-    """Token-id rows -> an index per distinct row (tag lines as classes)."""
-    _, inverse = torch.unique(c, dim=0, return_inverse=True)
-    return inverse
 
 
 def conditioned(vector: Tensor, keep: Tensor) -> Tensor:

@@ -19,8 +19,9 @@ Truncation, one flag for every net:
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -119,10 +120,11 @@ class GeneratorHandle:
 
     ``G`` is ``G(z, raw condition)``: a bare net (:class:`gankit.nets.common.Generator`) or a
     conditioned wrapper holding ``net`` and its condition ``encoder``. The handle puts it in
-    eval mode and never trains it."""
+    eval mode while it uses it (the fixed noise maps, no w_avg update, batch-norm statistics)
+    and restores the mode after, so a live net being trained can be looked at too."""
 
     def __init__(self, G: nn.Module, spec: GeneratorSpec, space: nn.Module | None = None):
-        self.G = G.eval()
+        self.G = G
         self.spec = spec
         # a conditioned wrapper (nets/condition.py) holds the net and the encoder of raw conditions
         self.encoder = getattr(G, "encoder", None)
@@ -239,7 +241,8 @@ class GeneratorHandle:
         """``w [B, w_dim]`` of ``z`` under raw conditions ``c``, pulled towards ``w_avg`` by
         psi = ``truncation``; Unsupported for a net without a mapping net."""
         self.check_truncation(truncation)
-        w = self.net.map_latent(z.to(self.device), self._encoded(c, len(z)))
+        with _evaluating(self.G):
+            w = self.net.map_latent(z.to(self.device), self._encoded(c, len(z)))
         if truncation is not None and truncation != 1.0:
             avg = self.w_avg().to(w.dtype)
             w = avg + truncation * (w - avg)
@@ -263,7 +266,10 @@ class GeneratorHandle:
         """Samples from latents in ``space`` (z, w or w+) under raw conditions ``c`` (the
         classes in turn when None). Differentiable: wrap in ``torch.no_grad()`` to sample."""
         self.require_space(space)
-        latent = latent.to(self.device)
+        with _evaluating(self.G):
+            return self._synthesize(latent.to(self.device), c, space)
+
+    def _synthesize(self, latent: Tensor, c: Tensor | None, space: str) -> Tensor:
         if space == "z":
             if self.has_mapping:
                 return self.net.synthesize_ws(self.to_ws(self.mapping(latent, c)))
@@ -283,6 +289,16 @@ class GeneratorHandle:
             outs.append(self.synthesize(latents[start:start + batch_size], part,
                                         self.working_space).float().cpu())
         return torch.cat(outs)
+
+
+@contextlib.contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    was = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was)
 
 
 def _condition_space(spec: GeneratorSpec) -> nn.Module | None:

@@ -139,3 +139,28 @@ def test_sequence_models_refuse_in_one_line(tmp_path, capsys):
                  ["sample", run, "--n", 2, "--out", tmp_path / "s", "--truncation", 0.5]):
         code, _, err = run_cli(args, capsys)
         assert one_line_error(code, err, "model kind 'mle' is a sequence model"), err
+
+
+TINY_STYLE = ["data.source=faces48", "data.image_size=8", "data.batch_size=8", "model.z_dim=8",
+              "G.name=stylegan2", "G.width=4", "G.depth=2", "D.name=stylegan2", "D.width=4",
+              "D.norm=none", "loss.penalty=r1", "train.steps=2", "train.progress=false", "train.ema=0.9"]
+
+
+def test_stylegan2_run_mixes_interpolates_in_w_and_projects_into_w(tmp_path, capsys):
+    run = tmp_path / "style"
+    assert run_cli(["train", *TINY_STYLE, "--out", run], capsys)[0] == 0
+    code, out, _ = run_cli(["mix", run, "--rows", "0-2", "--cols", "5,6", "--layers", "2-3",
+                            "--out", tmp_path / "m.png"], capsys)
+    assert code == 0 and "giving layers 2-3 of 4" in out
+    assert Image.open(tmp_path / "m.png").size == (3 * 10 + 2, 4 * 10 + 2)
+    code, _, err = run_cli(["mix", run, "--layers", "2-4"], capsys)
+    assert one_line_error(code, err, "within 0-3")
+    assert run_cli(["interpolate", run, "--gif", "--frames", 3, "--rows", 2, "--truncation", 0.7,
+                    "--out", tmp_path / "w.gif"], capsys)[0] == 0
+    assert Image.open(tmp_path / "w.gif").n_frames == 4
+    assert run_cli(["sample", run, "--n", 2, "--out", tmp_path / "s", "--seed", 3], capsys)[0] == 0
+    code, out, _ = run_cli(["project", run, tmp_path / "s", "--out", tmp_path / "p", "--space", "w",
+                            "--steps", 30], capsys)
+    assert code == 0
+    assert np.load(tmp_path / "p" / "00001.npy").shape == (32,)  # w of min(8 * width, 512)
+    assert (tmp_path / "p" / "00001_noise.npz").is_file()

@@ -178,3 +178,16 @@ def test_a_conditioned_direction_leaves_the_kept_coordinates_alone():
     torch.testing.assert_close(keep @ v, torch.zeros(3), atol=1e-6, rtol=0)
     with pytest.raises(GankitError, match="span"):
         d.conditioned(keep[0] + keep[1], keep)
+
+
+def test_labels_from_tag_conditions_name_their_classes_in_order(make_gan):
+    h = GeneratorHandle.from_model(make_gan("stylegan2", condition="text"))
+    names = list(h.conditioning.class_names)
+    found = d.labels(h, None, names, n=600)
+    assert found.names == names and (found.scores > 0.9).all()
+    # the "seven" direction points from the other classes' w towards the w of "seven"
+    with torch.no_grad():
+        w7 = h.mapping(h.sample_z(200, seed=9), h.conditions(200, "seven"))
+        w3 = h.mapping(h.sample_z(200, seed=9), h.conditions(200, "three"))
+    v = found.get("seven")[0]
+    assert float((w7.cpu() @ v).mean()) > float((w3.cpu() @ v).mean())

@@ -148,3 +148,12 @@ def test_truncation_for_nets_without_a_mapping_net(make_gan):
     assert spread_cut < 0.5 * spread  # less variety: the point of truncation
     with pytest.raises(ConfigError, match="threshold > 0"):
         h.draw(2, truncation=0.0)
+
+
+def test_the_handle_leaves_a_training_net_in_training_mode(make_gan):
+    model = make_gan("stylegan2").train()
+    h = GeneratorHandle.from_model(model, use_ema=False)
+    avg = model.G.mapping.w_avg.clone()
+    a, b = h.generate(2, seed=0), h.generate(2, seed=0)
+    assert torch.equal(a, b)  # eval mode inside: fixed noise maps
+    assert model.G.training and torch.equal(model.G.mapping.w_avg, avg)  # no w_avg update
