@@ -36,7 +36,7 @@ FAMILIES = {
     "cgan_labels": ("mnist_cgan", [], DataInfo("image", (1, 28, 28), num_classes=10, class_names=DIGITS)),
     "cgan_tags": ("anime64_tags", [], DataInfo("image", (3, 64, 64), num_classes=4, class_names=TAGS,
                                                  vocab=build_vocab(TAGS))),
-    "pix2pix_unet": ("pix2pix_folder", ["data.image_size=64"], DataInfo("paired", (3, 64, 64))),
+    "pix2pix_unet": ("pix2pix_folder", ["data.image_size=64", "G.depth=6"], DataInfo("paired", (3, 64, 64))),
     "cyclegan": ("cyclegan_folder", ["data.image_size=64"], DataInfo("unpaired", (3, 64, 64))),
     "vae": ("mnist_vae", [], DataInfo("image", (1, 28, 28))),
     "flow": ("mnist_realnvp", [], DataInfo("image", (1, 28, 28))),

@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
-import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -33,6 +31,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
+from gankit.data.pack import atomic_output
 from gankit.errors import CheckpointError, ConfigError, GankitError, Unsupported
 from gankit.registry import Registry
 
@@ -93,7 +92,10 @@ def generator_facts(model: nn.Module) -> dict:
              "conditioning": {"kind": "image" if model.info.kind in ("paired", "unpaired") else "none"}}
     try:
         handle = GeneratorHandle.from_model(model)
-    except Unsupported:  # translators and flows: no latent generator to describe
+    except Unsupported:  # the VAE's decoder, the flow, translators: no handle to ask
+        latent = int(getattr(model, "z_dim", 0) or getattr(model, "dims", 0))
+        if latent:
+            facts["latent_spaces"] = {"z": {"name": "z", "shape": [latent], "prior": "normal"}}
         return facts
     facts.update(json.loads(json.dumps(handle.describe())))  # tuples -> lists, as read back
     if handle.has_mapping:
@@ -110,8 +112,18 @@ def _weight_name(model: nn.Module, tensor: Tensor) -> str:
     return ""
 
 
+def _require(*modules: str) -> None:
+    """A one-line error naming the extra to install when an optional package is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise GankitError(f"gankit export needs {', '.join(missing)}: pip install 'gankit[export]'")
+
+
 def save_safetensors(run, out: Path, live: bool = False) -> Path:
     """Write the run's sampling nets and their metadata to ``out`` (atomically)."""
+    _require("safetensors")
     from safetensors.torch import save_file
 
     model = run.model
@@ -123,7 +135,7 @@ def save_safetensors(run, out: Path, live: bool = False) -> Path:
                 "weights": "live" if live else "ema", "step": str(run.step),
                 "config": json.dumps(run.cfg.to_dict()), "info": json.dumps(asdict(run.info)),
                 "generator": json.dumps(generator_facts(model))}
-    with _atomic(out) as tmp:
+    with atomic_output(Path(out)) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return out
 
@@ -158,6 +170,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu"):
 
 
 def _read_safetensors(path: Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    _require("safetensors")
     from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
@@ -188,6 +201,7 @@ class OnnxResult:
 
 def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[OnnxResult]:
     """Export each graph of the run's kind to ONNX and check it with onnxruntime."""
+    _require("onnx", "onnxruntime")
     graphs = _export_of(run.model).graphs(run.model, not live)
     results = []
     for graph in graphs:
@@ -198,7 +212,7 @@ def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[
             graph.reference.eval()
         path = out if not graph.suffix else out.with_name(f"{out.stem}_{graph.suffix}{out.suffix}")
         start = time.perf_counter()
-        with _atomic(path) as tmp:
+        with atomic_output(path) as tmp:
             _to_onnx(graph, tmp, run.model.kind)
             seconds = time.perf_counter() - start
             diff = check_onnx(tmp, graph, check_batch)
@@ -210,8 +224,9 @@ def save_onnx(run, out: Path, live: bool = False, check_batch: int = 3) -> list[
 
 
 def _to_onnx(graph: Graph, path: Path, kind: str) -> None:
-    """torch.onnx's TorchScript exporter: ~8x faster here than the dynamo one, same result
-    (BENCHMARKS.md, "Export and data")."""
+    """torch.onnx's TorchScript exporter (``dynamo=False``): 0.4 s for the anime64 DCGAN where
+    the dynamo exporter took 6-15 s, with the same max difference to torch (BENCHMARKS.md,
+    "Export and data"); it also needs no onnxscript."""
     inputs = graph.make_inputs(2)
     axes = {name: {0: "batch"} for name in inputs if name not in graph.unbatched}
     try:
@@ -346,6 +361,8 @@ class _FlowSampler(nn.Module):
 
 @exporter("flow")
 def _flow_graphs(model: nn.Module, use_ema: bool) -> list[Graph]:
+    """The inverse flow and the map to data space; ``z`` is drawn by the caller (gankit
+    samples N(0, T^2) with ``model.temperature`` = T)."""
     def make(n: int) -> dict[str, Tensor]:
         return {"z": torch.randn(n, model.dims, generator=torch.Generator().manual_seed(n))}
 
@@ -386,30 +403,6 @@ def _cyclegan_graphs(model: nn.Module, use_ema: bool) -> list[Graph]:
 
 
 # ---- files and the command -------------------------------------------------------------------
-class _atomic:
-    """``with _atomic(path) as tmp``: write ``tmp`` in ``path``'s folder, renamed to ``path``
-    on success and removed on failure, so no half-written export is ever left."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-
-    def __enter__(self) -> Path:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
-        self.tmp = Path(tmp)
-        return self.tmp
-
-    def __exit__(self, kind, value, tb) -> None:
-        if kind is None:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(self.tmp, 0o666 & ~umask)
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from gankit.api import load_run
 

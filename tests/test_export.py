@@ -97,7 +97,10 @@ def test_metadata_says_what_a_loader_needs(tmp_path):
     facts = export.generator_facts(run.model)
     assert facts["conditioning"]["kind"] == "tags" and facts["conditioning"]["class_names"] == TAGS
     assert "w_avg" not in facts and facts["latent_spaces"] == {"z": {"name": "z", "shape": [8], "prior": "normal"}}
-    assert export.generator_facts(tiny_run("cyclegan", tmp_path).model)["conditioning"] == {"kind": "image"}
+    translator = export.generator_facts(tiny_run("cyclegan", tmp_path).model)
+    assert translator["conditioning"] == {"kind": "image"} and "latent_spaces" not in translator
+    assert export.generator_facts(tiny_run("vae", tmp_path).model)["latent_spaces"]["z"]["shape"] == [4]
+    assert export.generator_facts(tiny_run("flow", tmp_path).model)["latent_spaces"]["z"]["shape"] == [64]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -163,6 +166,15 @@ def test_refusals_are_one_line_and_leave_nothing(tmp_path, monkeypatch):
         export.save_safetensors(LoadedRun(glo, cfg, glo.info, tmp_path, 0), tmp_path / "x.safetensors")
 
 
+def test_a_missing_package_names_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+
+    find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else find(name))
+    with pytest.raises(GankitError, match=r"gankit export needs onnxruntime: pip install 'gankit\[export\]'"):
+        export.save_onnx(tiny_run("dcgan", tmp_path), tmp_path / "g.onnx")
+
+
 def test_cli_export_then_sample_like_the_run(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "--data", "digits", "--out", str(run_dir), "data.image_size=8",
@@ -180,6 +192,8 @@ def test_cli_export_then_sample_like_the_run(tmp_path, capsys):
     pictures = [[np.array(Image.open(tmp_path / f / f"{i:05d}.png")) for i in range(1, 7)]
                 for f in ("from_run", "from_file")]
     assert all(np.array_equal(a, b) for a, b in zip(*pictures))
+    assert main(["export", str(tmp_path / "g.safetensors"), "--format", "onnx"]) == 0  # from the file
+    assert (tmp_path / "generator.onnx").is_file()
     assert main(["export", str(tmp_path / "g.safetensors"), "--format", "bin"]) == 2  # argparse, one line
 
 

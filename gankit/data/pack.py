@@ -11,6 +11,7 @@ interrupted pack leaves no half-written data set.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -83,45 +84,58 @@ def pack_folder(folder: str | Path, out: str | Path, size: int = 64, crop: str =
     native_size, native_channels = folders.native_format(report)
     size, channels = size or native_size, channels or native_channels
     folders._check_format(size, channels)
-    decode = _decoder(size, channels, crop)
     result = PackResult(Path(out), 0, size, channels, list(report.class_names),
                         skipped=dict(report.skipped))
-    seen: dict[bytes, str] = {}
-    entries = []
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{Path(out).name}.", suffix=".tmp", dir=Path(out).parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            pixels = folders._ordered_map(decode, report.files, workers)
-            for path, label, px in _progress(zip(report.files, report.labels, pixels),
-                                             len(report.files), stream):
-                rel = path.relative_to(report.root).as_posix()
-                if isinstance(px, str):
-                    _check_bad({px: 1}, {px: path}, on_bad)
-                    result.skipped[px] = result.skipped.get(px, 0) + 1
-                    continue
-                key = hashlib.blake2b(px.tobytes(), digest_size=16).digest()
-                if key in seen:
-                    result.duplicates.append((rel, seen[key]))
-                    if dedupe:
-                        continue
-                seen.setdefault(key, rel)
-                name = member_name(len(entries))
-                zf.writestr(name, png_bytes(px))
-                entries.append([name, label])
-            labels = entries if report.class_names else None
-            meta = {"labels": labels, "class_names": list(report.class_names)}
-            zf.writestr(LABELS_FILE, json.dumps(meta))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the data set is not
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    pixels = folders._ordered_map(_decoder(size, channels, crop), report.files, workers)
+    items = _progress(zip(report.files, report.labels, pixels), len(report.files), stream)
+    with atomic_output(Path(out)) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        entries = _write_images(zf, items, report.root, result, on_bad, dedupe)
+        meta = {"labels": entries if report.class_names else None, "class_names": result.class_names}
+        zf.writestr(LABELS_FILE, json.dumps(meta))
     result.count = len(entries)
     return result
+
+
+def _write_images(zf: zipfile.ZipFile, items: Iterable, root: Path, result: PackResult,
+                  on_bad: str, dedupe: bool) -> list[list]:
+    """Store each decoded image as the next member; returns the ``[member, label]`` entries.
+    Unreadable files follow ``on_bad``; repeated pixels are noted (and left out if ``dedupe``)."""
+    seen: dict[bytes, str] = {}
+    entries: list[list] = []
+    for path, label, px in items:
+        if isinstance(px, str):  # the reason it could not be decoded
+            _check_bad({px: 1}, {px: path}, on_bad)
+            result.skipped[px] = result.skipped.get(px, 0) + 1
+            continue
+        rel = path.relative_to(root).as_posix()
+        key = hashlib.blake2b(px.tobytes(), digest_size=16).digest()
+        if key in seen:
+            result.duplicates.append((rel, seen[key]))
+            if dedupe:
+                continue
+        seen.setdefault(key, rel)
+        name = member_name(len(entries))
+        zf.writestr(name, png_bytes(px))
+        entries.append([name, label])
+    return entries
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path) -> Iterator[Path]:
+    """``with atomic_output(path) as tmp``: write ``tmp`` in ``path``'s folder; it becomes
+    ``path`` on success and is removed on failure, so no half-written file is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; the output is not
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _BAD = ("corrupt", "truncated", "unreadable", "too large")
