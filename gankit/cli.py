@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     from gankit.export import add_parsers as add_export_parsers
 
     add_export_parsers(sub)  # gankit export
+    from gankit.studio.cli import add_parsers as add_studio  # gankit studio
+
+    add_studio(sub)
     return p
 
 

@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("use", ("gankit.use",)),
     # what a person runs: the library front (api), the commands, the lecture demos, reports
     ("app", ("gankit.api", "gankit.cli", "gankit.__main__", "gankit.explain", "gankit.export",
-             "gankit.metrics.cli", "gankit.use.cli", "gankit.viz.browser", "gankit.viz.presets", "gankit.viz.report",
+             "gankit.metrics.cli", "gankit.use.cli", "gankit.studio", "gankit.viz.browser", "gankit.viz.presets", "gankit.viz.report",
              "gankit.viz.runs", "gankit.viz.sweep", "gankit.viz.svg", "gankit.viz.tune")),
 ]
 

@@ -3,7 +3,8 @@
 Talks the DevTools protocol over ``--remote-debugging-pipe`` (Chromium reads commands on
 fd 3 and writes replies on fd 4, each a JSON text ended by a NUL byte), so it needs no
 websocket client, no driver and no network: the standard library and a ``chromium`` binary.
-Used by the report's browser test and to take the README's screenshot.
+Used by the report's and the studio's browser tests (:func:`open_page` drives a live page)
+and to take the README's screenshots.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 BINARIES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -115,10 +117,17 @@ def check_page(html_file: str | Path, width: int = 1000, height: int = 800,
                binary: str | None = None, timeout: float = 60.0, full_page: bool = False) -> PageCheck:
     """Load ``html_file`` in a ``width`` x ``height`` headless window, probe it and take a
     screenshot (of the window, or of the whole page with ``full_page``)."""
+    url = Path(html_file).resolve().as_uri()
+    with _chromium(binary, timeout) as pipe:
+        return _probe(pipe, url, width, height, full_page)
+
+
+@contextmanager
+def _chromium(binary: str | None, timeout: float) -> Iterator[_Pipe]:
+    """A headless Chromium with a fresh profile, closed (or killed) on the way out."""
     binary = binary or find_chromium()
     if binary is None:
         raise FileNotFoundError("no chromium binary found (apt-get install chromium)")
-    url = Path(html_file).resolve().as_uri()
     with tempfile.TemporaryDirectory() as profile:
         to_chrome_r, to_chrome_w = os.pipe()
         from_chrome_r, from_chrome_w = os.pipe()
@@ -140,7 +149,7 @@ def check_page(html_file: str | Path, width: int = 1000, height: int = 800,
         os.close(from_chrome_w)
         pipe = _Pipe(to_chrome_w, from_chrome_r, timeout)
         try:
-            return _probe(pipe, url, width, height, full_page)
+            yield pipe
         finally:
             try:
                 pipe.call("Browser.close")
@@ -155,7 +164,8 @@ def check_page(html_file: str | Path, width: int = 1000, height: int = 800,
                 proc.wait()
 
 
-def _probe(pipe: _Pipe, url: str, width: int, height: int, full_page: bool) -> PageCheck:
+def _open_tab(pipe: _Pipe, url: str, width: int, height: int) -> str:
+    """A new tab of ``width`` x ``height`` showing ``url`` (loaded); its session id."""
     target = pipe.call("Target.createTarget", url="about:blank")["targetId"]
     s = pipe.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     for domain in ("Page", "Runtime", "Log", "Network"):
@@ -165,6 +175,61 @@ def _probe(pipe: _Pipe, url: str, width: int, height: int, full_page: bool) -> P
     pipe.events.clear()
     pipe.call("Page.navigate", session=s, url=url)
     pipe.wait_for("Page.loadEventFired")
+    return s
+
+
+class Page:
+    """A page open in headless Chromium that a test drives: run JavaScript in it, wait for
+    a condition, take screenshots, read the errors it logged (see :func:`open_page`)."""
+
+    def __init__(self, pipe: _Pipe, session: str):
+        self.pipe, self.session = pipe, session
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression (a promise is awaited)."""
+        seen = self.pipe.call("Runtime.evaluate", session=self.session, expression=expression,
+                              awaitPromise=True, returnByValue=True)
+        if "exceptionDetails" in seen:
+            raise RuntimeError(f"{expression[:80]!r} failed: {json.dumps(seen['exceptionDetails'])[:300]}")
+        return seen["result"].get("value")
+
+    def wait_until(self, expression: str, timeout: float = 30.0) -> Any:
+        """Poll ``expression`` until it is truthy; its value. TimeoutError after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"still false after {timeout} s: {expression}")
+            time.sleep(0.05)
+
+    def screenshot(self) -> bytes:
+        """The whole page as PNG bytes."""
+        size = self.pipe.call("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+        shot = self.pipe.call("Page.captureScreenshot", session=self.session, format="png",
+                              clip=clip, captureBeyondViewport=True)["data"]
+        return base64.b64decode(shot)
+
+    @property
+    def errors(self) -> list[str]:
+        """Console errors, exceptions and failed loads so far."""
+        failed = [f"failed load: {e['params'].get('errorText')}" for e in self.pipe.events
+                  if e.get("method") == "Network.loadingFailed"]
+        return _errors(self.pipe.events) + failed
+
+
+@contextmanager
+def open_page(url: str, width: int = 1000, height: int = 800, binary: str | None = None,
+              timeout: float = 60.0) -> Iterator[Page]:
+    """``url`` (an http:// address or a file) open in a headless window, to drive."""
+    with _chromium(binary, timeout) as pipe:
+        yield Page(pipe, _open_tab(pipe, url, width, height))
+
+
+def _probe(pipe: _Pipe, url: str, width: int, height: int, full_page: bool) -> PageCheck:
+    s = _open_tab(pipe, url, width, height)
     seen = pipe.call("Runtime.evaluate", session=s, expression=PROBE, awaitPromise=True,
                      returnByValue=True)
     if "exceptionDetails" in seen:
