@@ -34,7 +34,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import (check_resume_override, config_from_dict, dump_yaml, load_config,
                                parse_override, set_key, validate)
     from gankit.training.checkpoint import load_checkpoint
-    from gankit.training.trainer import Trainer, check_config, next_run_dir
+    from gankit.training.trainer import Trainer, check_config, next_run_dir, precision_line
 
     preset, overrides = _split_preset(args.items)
     if args.data:
@@ -63,13 +63,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else None
     if args.dry_run:
         check_config(cfg)
-        print(dump_yaml(cfg), end="")
+        print(dump_yaml(cfg) + f"# {precision_line(cfg)}")  # a comment: the output stays YAML
         return 0
     if run_dir is None:
         run_dir = next_run_dir(Path("runs"))
     trainer = Trainer(cfg, run_dir, resume=bool(args.resume))
     if trainer.main:
-        print(f"run folder: {run_dir}", file=sys.stderr)
+        print(f"run folder: {run_dir}; {precision_line(cfg)}", file=sys.stderr)
     trainer.fit()
     if trainer.main:
         skipped = len(getattr(trainer.source, "bad_files", ()))  # data.on_bad=skip
