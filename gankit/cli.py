@@ -9,9 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
+from gankit.runtime import passive_openmp
 
-from gankit.errors import GankitError, TrainingInterrupted
+passive_openmp()  # before torch loads its OpenMP runtime, which reads the setting once
+
+import torch  # noqa: E402
+
+from gankit.errors import GankitError, TrainingInterrupted  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; a SIGTERM stop exits 128 + 15

@@ -23,6 +23,22 @@ TRIM_THRESHOLD = 256 * 1024 * 1024  # free heap top kept before it is given back
 _done = False
 
 
+def passive_openmp() -> bool:
+    """Ask the OpenMP runtime to sleep, not spin, between parallel regions, unless the user
+    chose (``OMP_WAIT_POLICY`` set); True when this set it. Must run before torch is imported:
+    libgomp reads the variable once, when it loads.
+
+    By default each of torch's intra-op threads spins for ~300,000 iterations after every
+    parallel op, waiting for the next one. Alone on the machine that spin is free; beside
+    another process using the same cores it takes the cycles the other process's threads
+    need, and both slow down far below half speed (issue 28: a default-threads training beside
+    another ran at 2.7 steps/s against 45 alone; BENCHMARKS.md, "Two trainings on one machine")."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
 def tune_allocator() -> bool:
     """Fix glibc's mmap/trim thresholds once per process; True when they were set.
 
