@@ -59,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variants", default="fp32,bf16,bf16+cl")
     p.add_argument("--steps", type=int, default=6, help="steps of each variant per round")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps of each variant first")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
@@ -77,7 +78,7 @@ def bench(config: str, variants: list[str], args: argparse.Namespace, workdir: P
     """Median CPU-time steps/s of each variant, the steps interleaved one by one."""
     trainers = {v: make_trainer(config, v, workdir) for v in variants}
     for trainer in trainers.values():
-        trainer.run_steps(2)  # warm-up: first-call allocations, oneDNN kernel choice
+        trainer.run_steps(args.warmup)  # warm-up: first-call allocations, oneDNN kernel choice
     rates: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(args.rounds):
         cpu = {v: 0.0 for v in variants}
@@ -89,7 +90,7 @@ def bench(config: str, variants: list[str], args: argparse.Namespace, workdir: P
                 cpu[v] += time.process_time() - c
         for v in variants:
             rates[v].append(args.steps / cpu[v])
-        print(f"  {config} round {r + 1}: " + ", ".join(f"{v} {rates[v][-1]:.2f}" for v in variants),
+        print(f"  {config} round {r + 1}: " + ", ".join(f"{v} {rates[v][-1]:.3f}" for v in variants),
               flush=True)
     return {v: statistics.median(rates[v]) for v in variants}
 
@@ -108,7 +109,7 @@ def table(results: dict[str, dict[str, float]], variants: list[str]) -> str:
     lines = [head, "|" + "---|" * (1 + 2 * len(variants) - 1)]
     for name, rates in results.items():
         ratios = [f"{rates[v] / rates['fp32']:.2f}x" for v in variants if v != "fp32"]
-        lines.append(f"| {name} | " + " | ".join(f"{rates[v]:.2f}" for v in variants) + " | " +
+        lines.append(f"| {name} | " + " | ".join(f"{rates[v]:.3f}" for v in variants) + " | " +
                      " | ".join(ratios) + " |")
     return "\n".join(lines)
 
