@@ -9,10 +9,14 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
+from gankit.runtime import passive_openmp
 
-from gankit.errors import GankitError, TrainingInterrupted
-from gankit.use.cli import TRUNCATION_HELP
+passive_openmp()  # before torch loads its OpenMP runtime, which reads the setting once
+
+import torch  # noqa: E402
+
+from gankit.errors import GankitError, TrainingInterrupted  # noqa: E402
+from gankit.use.cli import TRUNCATION_HELP  # noqa: E402
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; a SIGTERM stop exits 128 + 15
@@ -35,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gankit.config import (check_resume_override, config_from_dict, dump_yaml, load_config,
                                parse_override, set_key, validate)
     from gankit.training.checkpoint import resume_point
-    from gankit.training.trainer import Trainer, check_config, next_run_dir
+    from gankit.training.trainer import Trainer, check_config, next_run_dir, precision_line
 
     preset, overrides = _split_preset(args.items)
     resume = bool(args.resume)  # from a checkpoint
@@ -70,13 +74,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         run_dir = Path(args.out) if args.out else None
     if args.dry_run:
         check_config(cfg)
-        print(dump_yaml(cfg), end="")
+        print(dump_yaml(cfg) + f"# {precision_line(cfg)}")  # a comment: the output stays YAML
         return 0
     if run_dir is None:
         run_dir = next_run_dir(Path("runs"))
     trainer = Trainer(cfg, run_dir, resume=resume)
     if trainer.main:
-        print(f"run folder: {run_dir}", file=sys.stderr)
+        print(f"run folder: {run_dir}; {precision_line(cfg)}", file=sys.stderr)
     trainer.fit()
     if trainer.main:
         skipped = len(getattr(trainer.source, "bad_files", ()))  # data.on_bad=skip

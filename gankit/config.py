@@ -97,7 +97,9 @@ class TrainConfig:
     sample_every: int = 500
     ckpt_every: int = 1000
     n_grid: int = 64  # fixed-noise samples in each grid
-    amp: str = "none"  # none | bf16 | fp16 (fp16 only on CUDA)
+    # none | bf16 | fp16 (fp16 only on CUDA) | auto: bf16 where the hardware multiplies bf16
+    # natively (AMX or AVX512-BF16 CPUs, bf16 GPUs), fp32 elsewhere (gankit.runtime.resolve_amp)
+    amp: str = "none"
     compile: bool = False
     channels_last: bool = False
     threads: int = 0  # torch intra-op threads; 0 = torch's default
@@ -234,7 +236,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "data.on_bad": ("error", "skip"),
     "optim.name": ("adam", "rmsprop"),
     "optim.impl": ("auto", "foreach", "fused", "single"),
-    "train.amp": ("none", "bf16", "fp16"),
+    "train.amp": ("none", "bf16", "fp16", "auto"),
     "loss.penalty": ("auto", "none", "gp", "gp-one-sided", "r1"),
     "loss.fgan_g": ("nonsaturating", "saturating"),
 }
@@ -367,11 +369,12 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
 
 
 # Keys a resumed run may change: none of them changes what is trained, only how long, how
-# often it logs, samples, checkpoints and evaluates, and where it runs; data.on_bad decides
+# often it logs, samples, checkpoints and evaluates, and where and in which precision it runs
+# (weights and optimiser state stay fp32 under every train.amp); data.on_bad decides
 # whether a corrupt file found mid-run stops the run (it says to resume with =skip).
 RESUME_KEYS = ("train.steps", "train.log_every", "train.sample_every", "train.ckpt_every",
                "train.progress", "train.threads", "train.device", "eval.every", "data.workers",
-               "data.on_bad", "data.cache_dir")
+               "data.on_bad", "data.cache_dir", "train.amp", "train.channels_last")
 
 
 def check_resume_override(key: str) -> None:

@@ -23,6 +23,22 @@ TRIM_THRESHOLD = 256 * 1024 * 1024  # free heap top kept before it is given back
 _done = False
 
 
+def passive_openmp() -> bool:
+    """Ask the OpenMP runtime to sleep, not spin, between parallel regions, unless the user
+    chose (``OMP_WAIT_POLICY`` set); True when this set it. Must run before torch is imported:
+    libgomp reads the variable once, when it loads.
+
+    By default each of torch's intra-op threads spins for ~300,000 iterations after every
+    parallel op, waiting for the next one. Alone on the machine that spin is free; beside
+    another process using the same cores it takes the cycles the other process's threads
+    need, and both slow down far below half speed (issue 28: a default-threads training beside
+    another ran at 2.7 steps/s against 45 alone; BENCHMARKS.md, "Two trainings on one machine")."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        return False
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    return True
+
+
 def tune_allocator() -> bool:
     """Fix glibc's mmap/trim thresholds once per process; True when they were set.
 
@@ -71,3 +87,62 @@ def resolve_device(name: str, option: str = "train.device", fix: str = "train.de
     if device.type == "cuda" and device.index is None and index is not None:
         device = torch.device("cuda", index)
     return device
+
+
+# CPU flags that give bf16 matrix products at native speed: without them oneDNN emulates bf16
+# with conversions around fp32 arithmetic, slower than plain fp32 (BENCHMARKS.md, "bf16 on
+# the CPU")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> frozenset[str]:
+    """The first processor's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_has_fast_bf16(flags: frozenset[str] | None = None) -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX or AVX512-BF16); ``flags`` injects the
+    processor's flags (tests, or a machine without ``/proc/cpuinfo``, which counts as no)."""
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in BF16_CPU_FLAGS)
+
+
+def resolve_amp(amp: str, device, flags: frozenset[str] | None = None,
+                cuda_bf16: bool | None = None) -> str:
+    """The precision ``train.amp`` stands for on ``device``: ``none``, ``bf16`` or ``fp16``.
+
+    ``auto`` is bf16 on a CPU with AMX or AVX512-BF16 and on a CUDA GPU that supports bf16,
+    fp32 (``none``) elsewhere. ``flags`` and ``cuda_bf16`` inject the hardware's answers."""
+    if amp != "auto":
+        return amp
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported() if cuda_bf16 is None else cuda_bf16
+        return "bf16" if supported else "none"
+    if device.type == "cpu":
+        return "bf16" if cpu_has_fast_bf16(flags) else "none"
+    return "none"
+
+
+def describe_amp(amp: str, resolved: str, device_type: str = "cpu") -> str:
+    """One line for the log and ``--dry-run``: the precision a run trains in, and why."""
+    names = {"none": "fp32", "bf16": "bf16 autocast (fp32 weights, optimiser state and penalties)",
+             "fp16": "fp16 autocast with loss scaling"}
+    if amp != "auto":
+        return f"precision: {names[resolved]} (train.amp={amp})"
+    if device_type == "cuda":
+        why = "the GPU " + ("supports" if resolved == "bf16" else "lacks") + " bf16"
+    elif resolved == "bf16":
+        why = "the CPU has " + "/".join(f for f in BF16_CPU_FLAGS if f in cpu_flags())
+    else:
+        why = f"the CPU has neither {' nor '.join(BF16_CPU_FLAGS)}"
+    return f"precision: {names[resolved]} (train.amp=auto: {why})"

@@ -145,3 +145,35 @@ def test_the_real_allocator_takes_the_setting(mode):
     got = json.loads(out.stdout)
     assert got["tuned"] is (mode == "tune")
     assert got["mapped"] == (0 if mode == "tune" else pytest.approx(8 << 20, abs=8192))
+
+
+def test_passive_openmp_sets_the_policy_unless_the_user_chose(monkeypatch):
+    from gankit.runtime import passive_openmp
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert passive_openmp() is True
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert passive_openmp() is False
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_the_cli_sets_the_policy_before_torch_loads():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    probe = ("import builtins, os\n"
+             "real = builtins.__import__\n"
+             "def spy(name, *a, **k):\n"
+             "    if name == 'torch' and 'seen' not in globals():\n"
+             "        globals()['seen'] = os.environ.get('OMP_WAIT_POLICY')\n"
+             "    return real(name, *a, **k)\n"
+             "builtins.__import__ = spy\n"
+             "import gankit.cli\n"
+             "print(seen)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(repo)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"

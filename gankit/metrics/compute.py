@@ -238,7 +238,8 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
                     real_n: int | None = None, device: str | torch.device = "cpu",
                     inception_path: str | Path | None = None,
                     options: MetricOptions | None = None, use_cache: bool = True,
-                    reference: Protocol | None = None) -> Scores:
+                    reference: Protocol | None = None,
+                    fake_real: tuple[int, Protocol] | None = None) -> Scores:
     """Evaluate ``names`` on generated batches ``fake`` against the data's batches ``real``.
 
     ``info`` describes the data (its name keys the statistics cache; its shape picks the
@@ -247,16 +248,22 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
     closest pairs) are written to ``out_dir`` when given. ``reference`` says which real
     items ``real`` yields (``subset``: how they were chosen, ``data_id``: what identifies the
     data beyond its name); it keys the cache and goes into every score's protocol.
+    ``fake_real = (n, reference)`` says ``fake`` is real data too (the first set of a
+    real-vs-real score), identified as ``real_n`` and ``reference`` identify ``real``: its
+    statistics are then read from and written to the cache as well.
     Returns :class:`Scores`.
     """
     names = resolve_names(names, info)
     opts = options or MetricOptions()
     plan = _make_plan(names, info, extractor, device, inception_path, opts)
-    fake_side = _scan(fake, plan, "generated", plan.keep_items)
+    cache = StatsCache(cache_dir) if use_cache else None
+    if fake_real is not None:
+        fake_side = _Reference(plan, info, fake, None, fake_real[0], cache, None, fake_real[1]).side()
+    else:
+        fake_side = _scan(fake, plan, "generated", plan.keep_items)
     tracker = (nearest.NearestTracker(fake_side.kept_tensor(), opts.memo_neighbours)
                if "memorisation" in names else None)
-    ref = _Reference(plan, info, real, stats, real_n,
-                     StatsCache(cache_dir) if use_cache else None, tracker, reference)
+    ref = _Reference(plan, info, real, stats, real_n, cache, tracker, reference)
     scores = Scores()
     for name in names:
         values, protocol = METRICS.get(name).compute(fake_side, ref, plan, info, Path(out_dir) if out_dir else None)

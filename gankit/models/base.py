@@ -269,8 +269,19 @@ class GenerativeModel(nn.Module):
         kw.pop("fused", None)
         return torch.optim.RMSprop(params, lr=lr, weight_decay=o.weight_decay, **kw)
 
+    def set_precision(self, amp: str) -> None:
+        """Train in ``amp`` (``none``, ``bf16`` or ``fp16``: ``train.amp`` resolved for the
+        device by :func:`gankit.runtime.resolve_amp`; the trainer calls this once)."""
+        self.__dict__["_amp"] = amp
+
     def autocast(self) -> contextlib.AbstractContextManager:
-        amp = self.cfg.train.amp
+        """Autocast in the run's precision. Weights and optimiser state stay fp32 (autocast
+        casts a copy per forward region); penalties run outside it, in fp32."""
+        amp = self.__dict__.get("_amp")
+        if amp is None:
+            from gankit.runtime import resolve_amp
+
+            amp = self.__dict__["_amp"] = resolve_amp(self.cfg.train.amp, self.device)
         if amp == "none":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if amp == "bf16" else torch.float16

@@ -27,7 +27,7 @@ from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError,
 from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
-from gankit.runtime import tune_allocator
+from gankit.runtime import describe_amp, resolve_amp, tune_allocator
 from gankit.training import lock
 from gankit.training.checkpoint import (load_checkpoint, make_checkpoint, restore, save_checkpoint, seed_rngs,
                                         set_rng_state)
@@ -68,6 +68,12 @@ def check_eval_metrics(cfg: RunConfig, info) -> None:
         from gankit.metrics.compute import check_metric_names
 
         check_metric_names(with_fid(cfg.eval.metrics), info)
+
+
+def precision_line(cfg: RunConfig) -> str:
+    """What ``train.amp`` stands for on this machine, in words (for ``--dry-run`` and the log)."""
+    device = resolve_device(cfg.train.device)
+    return describe_amp(cfg.train.amp, resolve_amp(cfg.train.amp, device), device.type)
 
 
 def lr_factor(step: int, steps: int, decay_start: float) -> float:
@@ -116,7 +122,8 @@ class Trainer:
             torch.cuda.set_device(self.device)
         if t.threads > 0:
             torch.set_num_threads(t.threads)
-        if t.amp == "fp16" and self.device.type != "cuda":
+        self.amp = resolve_amp(t.amp, self.device)
+        if self.amp == "fp16" and self.device.type != "cuda":
             raise ConfigError("train.amp=fp16 needs a GPU; use train.amp=bf16 or none on the CPU")
         self.main = distributed.is_main()
         ckpt = self._check_run_dir(resume)
@@ -135,6 +142,7 @@ class Trainer:
         self.info = self.source.info
         check_eval_metrics(cfg, self.info)
         self.model = build_model(cfg, self.info).to(self.device)
+        self.model.set_precision(self.amp)
         if t.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if t.sync_bn and distributed.is_distributed():
@@ -145,7 +153,7 @@ class Trainer:
         # the configured rates, before a checkpoint's (possibly decayed) ones replace them
         self.base_lrs = {name: [g["lr"] for g in opt.param_groups]
                          for name, opt in self.model.optimizers.items()}
-        if t.amp == "fp16":
+        if self.amp == "fp16":
             self.model.setup_scalers("cuda")
         distributed.broadcast_module(self.model)
         self.step, self.phase = 0, 0
@@ -216,7 +224,9 @@ class Trainer:
         # Only once data, model and optimizers are built: a run that fails on bad input
         # leaves no folder holding a lone config.yaml behind.
         if self.main:
-            (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg))
+            # which precision train.amp stood for on this machine (a resume may take another)
+            line = describe_amp(self.cfg.train.amp, self.amp, self.device.type)
+            (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg) + f"# {line}\n")
 
     def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
         """The ``eval.best`` score of the run being resumed, so that a resumed run replaces

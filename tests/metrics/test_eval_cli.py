@@ -71,12 +71,12 @@ def test_toy_run(tmp_path, capsys):
     assert (run / "eval" / "toy_scatter.png").is_file()
     record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["source"] == "gankit eval" and record["protocol"]["toy"]["n_fake"] == 300
-    # the same 300 samples (batches of 250 seeded 0 and 1), scored directly
+    # the same 300 samples (one draw of seed 0, as `gankit sample --n 300` makes), scored directly
     from gankit.api import load_run
     from gankit.metrics.toy import toy_metrics
 
     loaded = load_run(run)
-    samples = torch.cat([loaded.generate(250, seed=0, batch_size=250), loaded.generate(50, seed=1, batch_size=250)])
+    samples = loaded.generate(300, seed=0)
     direct = toy_metrics(samples, "ring8")
     assert record["metrics/modes"] == direct["modes"]
     assert record["metrics/high_quality"] == pytest.approx(direct["high_quality"])
@@ -103,3 +103,46 @@ def test_progress_line_shows_on_a_terminal_only():
     short = Terminal()  # a short evaluation ends before a progress line is worth reading
     list(_progress(iter(batches[:1]), 1500, "generated", short))
     assert short.getvalue() == ""
+
+
+def _fid_of_run(run, capsys, *args):
+    assert main(["eval", str(run), "--metrics", "fid", "--device", "cpu", *args]) == 0
+    out = capsys.readouterr().out
+    return _value(out, "fid"), out
+
+
+def test_run_samples_do_not_depend_on_the_batch_size(tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(tiny_toy_config(), run).fit()
+    capsys.readouterr()
+    fids = [_fid_of_run(run, capsys, "--n", "60", "--batch-size", bs, "--no-reference", *FAST)[0]
+            for bs in ("7", "25", "60")]
+    torch.testing.assert_close(torch.tensor(fids[1:]), torch.tensor([fids[0]] * 2), rtol=1e-6, atol=0)
+    other_seed = _fid_of_run(run, capsys, "--n", "60", "--seed", "1", "--no-reference", *FAST)[0]
+    assert abs(other_seed - fids[0]) > 1e-3  # the samples do depend on the seed
+
+
+def test_a_second_eval_reads_every_real_side_from_the_cache(tmp_path, capsys, monkeypatch):
+    from gankit.metrics import compute
+
+    run = tmp_path / "run"
+    Trainer(tiny_toy_config(), run).fit()
+    capsys.readouterr()
+    scanned = []
+    original = compute._scan
+
+    def spy(batches, plan, data, *args, **kwargs):
+        side = original(batches, plan, data, *args, **kwargs)
+        scanned.append((data, side.n))
+        return side
+
+    monkeypatch.setattr(compute, "_scan", spy)
+    args = ["--n", "40", "--n-real", "100", "--extractor", "identity", "--cache-dir", str(tmp_path / "c")]
+    first, out1 = _fid_of_run(run, capsys, *args)
+    # samples, the real reference, and the first real-vs-real set; the second real-vs-real set
+    # is the reference itself, read back from the cache entry the first pass wrote
+    assert sorted(scanned) == sorted([("generated", 40), ("ring8", 100), ("ring8", 40)])
+    scanned.clear()
+    second, out2 = _fid_of_run(run, capsys, *args)
+    assert scanned == [("generated", 40)] and second == first
+    assert out1.split("real vs real")[1] == out2.split("real vs real")[1]  # the same reference

@@ -126,3 +126,19 @@ def test_real_inception_on_two_images(inception_extractor):
     reference = inception_extractor.model(grid_sample_tf_resize(pixels, 299, 299) / 128 - 1)
     torch.testing.assert_close(feats, reference, rtol=1e-3, atol=1e-3)
     assert inception_extractor.protocol()["resize"] == "tf-bilinear-299"
+
+
+def test_inception_features_do_not_depend_on_the_batch_split(inception_extractor):
+    """Images go through the network in padded chunks of a fixed size, so a batch of 6 and the
+    same images passed as 5 + 1 or 3 + 3 give bit-identical features, equal to the plain
+    (unfrozen, NCHW, whole-batch) graph up to float rounding."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(6, 1, 28, 28, generator=gen) * 2 - 1
+    whole = inception_extractor(x).features
+    for split in ((5, 1), (3, 3)):
+        parts = torch.cat([inception_extractor(p).features for p in x.split(list(split))])
+        assert torch.equal(parts, whole), split
+    with torch.inference_mode():
+        plain = inception_extractor.model(tf_inception_input(x))
+    torch.testing.assert_close(whole, plain, rtol=1e-4, atol=1e-4)
+    assert inception_extractor.fast_model() is not inception_extractor.model  # the optimised graph ran
