@@ -1,0 +1,174 @@
+"""Faces on real data: presets trained on a folder of real anime face crops under a CPU budget.
+
+The folder (e.g. the ~33k 96-px crops of a public course data set, fetched for the benchmark
+and never committed) is split once, by a seeded shuffle, into 1,000 held-out faces (A), 1,000
+more (B, for the real-vs-real floor) and the rest for training; the split is made of symbolic
+links under ``--root``. Each row trains one preset (plus overrides) for ``--cpu-min`` CPU
+minutes on one thread (Ctrl-C at the budget, which saves a checkpoint), draws ``--n`` samples of
+the EMA generator and scores them with Inception FID against A's statistics; B against A is the
+floor of FID at that n.
+
+    python benchmarks/faces_real.py --data /path/to/faces --size 32 --seeds 0,1,2 --cpu-min 30 \\
+        --rows "dcgan=faces32_dcgan"
+    python benchmarks/faces_real.py --data /path/to/faces --size 32 --seeds 0 --cpu-min 8 \\
+        --rows "w32=faces32_dcgan;w64=faces32_dcgan G.width=64 D.width=64" --no-write
+
+A row is ``name=PRESET [key=value ...]``; rows are separated by ``;``. Finished runs leave
+``result.json`` and are not trained again, so several processes can share one ``--root``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+from report import BENCHMARKS_MD, mean_std, write_section
+
+SECTION = "## Faces on real data"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def gankit(*args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "gankit.cli", *args], env=ENV, text=True,
+                         capture_output=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
+    return out.stdout
+
+
+def split(data: Path, root: Path, n_held: int) -> dict[str, Path]:
+    """Links to ``data``'s images in train/heldA/heldB under ``root/split`` (seeded, made once)."""
+    parts = {name: root / "split" / name for name in ("heldA", "heldB", "train")}
+    if all(p.is_dir() for p in parts.values()):
+        return parts
+    files = sorted((p for p in data.rglob("*") if p.suffix.lower() in IMAGE_EXT), key=_natural)
+    random.Random(0).shuffle(files)
+    chosen = {"heldA": files[:n_held], "heldB": files[n_held:2 * n_held], "train": files[2 * n_held:]}
+    for name, group in chosen.items():
+        parts[name].mkdir(parents=True, exist_ok=True)
+        for f in group:
+            (parts[name] / "_".join(f.relative_to(data).parts)).symlink_to(f.resolve())
+    return parts
+
+
+def _natural(path: Path) -> tuple:
+    """Sort key: numbered files in numeric order (2.jpg before 10.jpg)."""
+    return tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
+                 for t in re.split(r"(\d+)", str(path)) if t)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def train(run: Path, preset: str, overrides: list[str], data: Path, seed: int,
+          cpu_min: float) -> tuple[int, float]:
+    """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes used)."""
+    cmd = [sys.executable, "-m", "gankit.cli", "train", preset, "--data", str(data), "--out",
+           str(run), f"train.seed={seed}", "train.steps=1000000", "train.progress=false",
+           "train.sample_every=0", "train.ckpt_every=0", "train.threads=1", "data.workers=0",
+           "eval.metrics=[]", "eval.best=", *overrides]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    used = 0.0
+    while proc.poll() is None:
+        time.sleep(1.0)
+        try:
+            used = cpu_seconds(proc.pid)
+        except OSError:
+            break
+        if used >= cpu_min * 60:
+            proc.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and exits
+            break
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 130):
+        raise RuntimeError(f"training {run} failed: {err.strip()[-400:]}")
+    ckpt = json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"]
+    return ckpt, used / 60
+
+
+def fid_vs(folder: Path, stats: Path, size: int, out: Path) -> float:
+    text = gankit("eval", str(folder), "--stats", str(stats), "--metrics", "fid",
+                  "--image-size", str(size), "--extractor", "inception", "--batch-size", "25",
+                  "--workers", "0", "--out", str(out))
+    return float(re.search(r"^fid\s+(\S+)", text, re.M).group(1))
+
+
+def real_stats(parts: dict[str, Path], size: int, root: Path) -> tuple[Path, float]:
+    """Inception statistics of held-out set A at ``size``, and FID of set B against them."""
+    stats = root / f"heldA_{size}.npz"
+    floor_file = root / f"floor_{size}.json"
+    if not stats.is_file():
+        gankit("eval", str(parts["heldA"]), "--save-stats", str(stats), "--image-size", str(size),
+               "--extractor", "inception", "--batch-size", "25", "--workers", "0",
+               "--out", str(root / "eval"))
+    if not floor_file.is_file():
+        floor_file.write_text(json.dumps(fid_vs(parts["heldB"], stats, size, root / "eval")))
+    return stats, json.loads(floor_file.read_text())
+
+
+def run_one(run: Path, row: list[str], seed: int, a, parts, stats: Path) -> dict:
+    done = run / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    steps, used = train(run, row[0], row[1:], parts["train"], seed, a.cpu_min)
+    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
+    result = {"fid": fid_vs(run / "samples", stats, a.size, run / "eval"), "steps": steps,
+              "cpu_min": used}
+    done.write_text(json.dumps(result))
+    print(f"{run.name}: {steps} steps, {used:.1f} CPU min, FID {result['fid']:.2f}", flush=True)
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="folder of real face crops")
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--rows", required=True, help="name=PRESET [key=value ...]; rows split by ';'")
+    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--cpu-min", type=float, default=30.0)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--root", default="runs/bench_faces_real")
+    p.add_argument("--no-write", action="store_true")
+    a = p.parse_args()
+    root = Path(a.root)
+    parts = split(Path(a.data), root, a.n)
+    stats, floor = real_stats(parts, a.size, root)
+    print(f"real vs real at {a.size} px, n={a.n}: FID {floor:.2f}", flush=True)
+    rows = [r.strip() for r in a.rows.split(";") if r.strip()]
+    table = []
+    for row in rows:
+        name, spec = row.split("=", 1)
+        results = [run_one(root / f"{name}-{a.size}-s{seed}-{a.cpu_min:g}m", spec.split(), seed, a,
+                           parts, stats) for seed in map(int, a.seeds.split(","))]
+        table.append((name, spec, results))
+    text = _table(table, floor, a)
+    print(text)
+    if not a.no_write:
+        write_section(BENCHMARKS_MD, f"{SECTION}\n\n{text}")
+
+
+def _table(rows, floor: float, a) -> str:
+    head = (f"{a.size} px, {a.cpu_min:g} CPU minutes per run (one thread), FID of {a.n} EMA "
+            f"samples vs {a.n} held-out real faces (Inception); real vs real at the same n: "
+            f"{floor:.2f}; seeds {a.seeds}.\n\n"
+            "| row | preset and overrides | FID (mean ± std) | per seed | steps per seed |\n"
+            "| --- | --- | --- | --- | --- |\n")
+    lines = [f"| {name} | `{spec}` | {mean_std([r['fid'] for r in res])} | "
+             f"{', '.join(format(r['fid'], '.1f') for r in res)} | "
+             f"{', '.join(str(r['steps']) for r in res)} |" for name, spec, res in rows]
+    return head + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
