@@ -24,14 +24,12 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from PIL import Image
-from report import BENCHMARKS_MD, mean_std, write_section
+from report import BENCHMARKS_MD, mean_std, train_for_cpu, write_section
 
 SECTION = "## Faces"
 FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "faces.png"
@@ -59,33 +57,13 @@ def gankit(*args: str) -> str:
     return out.stdout
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def train(run_dir: Path, net: str, augment: str, seed: int, cpu_min: float) -> tuple[int, float]:
     """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes)."""
     cmd = [sys.executable, "-m", "gankit.cli", "train", "faces32", "--out", str(run_dir),
            "data.source=faces500", f"train.seed={seed}", f"train.augment={augment}",
            "train.steps=1000000", "train.progress=false", "train.sample_every=0",
            "train.ckpt_every=0", *NETS[net]]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    used = 0.0
-    while proc.poll() is None:
-        time.sleep(1.0)
-        try:
-            used = cpu_seconds(proc.pid)
-        except OSError:
-            break
-        if used >= cpu_min * 60:
-            proc.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and exits
-            break
-    _, err = proc.communicate()
-    if proc.returncode not in (0, 130):
-        raise RuntimeError(f"training {run_dir} failed: {err.strip()[-400:]}")
-    step = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["step"]
-    return step, used / 60
+    return train_for_cpu(cmd, run_dir, cpu_min, ENV)
 
 
 def scores(fake: Path, real: Path, cache: Path) -> dict[str, float]:

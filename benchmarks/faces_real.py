@@ -23,14 +23,11 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from PIL import Image
-from report import BENCHMARKS_MD, mean_std, write_section
+from report import BENCHMARKS_MD, mean_std, train_for_cpu, write_section
 
 SECTION = "## Faces on real data"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -66,11 +63,6 @@ def _natural(path: Path) -> tuple:
                  for t in re.split(r"(\d+)", str(path)) if t)
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def train(run: Path, preset: str, overrides: list[str], data: Path, seed: int,
           cpu_min: float) -> tuple[int, float]:
     """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes used)."""
@@ -78,23 +70,7 @@ def train(run: Path, preset: str, overrides: list[str], data: Path, seed: int,
            str(run), f"train.seed={seed}", "train.steps=1000000", "train.progress=false",
            "train.sample_every=0", "train.ckpt_every=0", "train.threads=1", "data.workers=0",
            "eval.metrics=[]", "eval.best=", *overrides]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    used = 0.0
-    while proc.poll() is None:
-        time.sleep(1.0)
-        try:
-            used = cpu_seconds(proc.pid)
-        except OSError:
-            break
-        if used >= cpu_min * 60:
-            proc.send_signal(signal.SIGINT)  # the trainer saves its checkpoint and exits
-            break
-    _, err = proc.communicate()
-    if proc.returncode not in (0, 130):
-        raise RuntimeError(f"training {run} failed: {err.strip()[-400:]}")
-    ckpt = json.loads((run / "log.jsonl").read_text().splitlines()[-1])["step"]
-    return ckpt, used / 60
+    return train_for_cpu(cmd, run, cpu_min, ENV)
 
 
 def fid_vs(folder: Path, stats: Path, size: int, out: Path) -> float:

@@ -83,3 +83,33 @@ def train_runs(commands: dict[str, list[str]], work: Path, jobs: int) -> dict[st
         saved = json.loads(record.read_text()) if record.exists() else {}
         record.write_text(json.dumps({**saved, name: cpu[name]}, indent=1))
     return cpu
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def train_for_cpu(cmd: list[str], run_dir: Path, cpu_min: float, env: dict) -> tuple[int, float]:
+    """Run a ``gankit train`` command until it has used ``cpu_min`` CPU minutes, then stop it
+    with Ctrl-C (the trainer saves its checkpoint); (steps reached, CPU minutes used)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    used = 0.0
+    while proc.poll() is None:
+        time.sleep(1.0)
+        try:
+            used = cpu_seconds(proc.pid)
+        except OSError:
+            break
+        if used >= cpu_min * 60:
+            proc.send_signal(signal.SIGINT)
+            break
+    _, err = proc.communicate()
+    if proc.returncode not in (0, 130):
+        raise RuntimeError(f"training {run_dir} failed: {err.strip()[-400:]}")
+    step = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["step"]
+    return step, used / 60
