@@ -24,12 +24,11 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from PIL import Image
-from report import BENCHMARKS_MD, mean_std, train_for_cpu, write_section
+from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
 
 SECTION = "## Faces"
 FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "faces.png"
@@ -50,11 +49,7 @@ AUGMENTS = ["none", "diffaugment", "ada-lite"]
 
 
 def gankit(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "gankit.cli", *args], env=ENV, text=True,
-                         capture_output=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
-    return out.stdout
+    return run_gankit(*args, env=ENV)
 
 
 def train(run_dir: Path, net: str, augment: str, seed: int, cpu_min: float) -> tuple[int, float]:

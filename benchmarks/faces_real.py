@@ -23,11 +23,10 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 from pathlib import Path
 
-from report import BENCHMARKS_MD, mean_std, train_for_cpu, write_section
+from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
 
 SECTION = "## Faces on real data"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -35,11 +34,7 @@ IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
 
 def gankit(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "gankit.cli", *args], env=ENV, text=True,
-                         capture_output=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
-    return out.stdout
+    return run_gankit(*args, env=ENV)
 
 
 def split(data: Path, root: Path, n_held: int) -> dict[str, Path]:

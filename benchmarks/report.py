@@ -113,3 +113,15 @@ def train_for_cpu(cmd: list[str], run_dir: Path, cpu_min: float, env: dict) -> t
         raise RuntimeError(f"training {run_dir} failed: {err.strip()[-400:]}")
     step = json.loads((run_dir / "log.jsonl").read_text().splitlines()[-1])["step"]
     return step, used / 60
+
+
+def run_gankit(*args: str, env: dict | None = None) -> str:
+    """``python -m gankit.cli ARGS`` in a subprocess; its stdout, or a RuntimeError with the
+    end of its stderr."""
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "gankit.cli", *args], env=env, text=True,
+                         capture_output=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
+    return out.stdout
