@@ -40,9 +40,8 @@ torch.set_num_threads(1)
 
 
 def _best_random(handle, targets: torch.Tensor, n: int, batch: int = 500) -> torch.Tensor:
-    """Per target, the PSNR of the closest of ``n`` generated samples."""
-    from gankit.use.project import psnr
-
+    """Per target, the PSNR (as :func:`gankit.use.project.psnr`, over all pairs) of the
+    closest of ``n`` generated samples."""
     best = torch.full((len(targets),), float("inf"))
     for start in range(0, n, batch):
         x = handle.generate(min(batch, n - start), seed=10_000 + start)
@@ -67,7 +66,7 @@ def _targets(kind: str, run, n: int) -> tuple[torch.Tensor, torch.Tensor | None]
 
 def cmd_project(args) -> dict:
     from gankit.api import load_run
-    from gankit.use.project import ProjectionSettings, discriminator_features, project, psnr
+    from gankit.use.project import ProjectionSettings, discriminator_features, project
 
     run = load_run(args.run)
     handle = run.generator()
