@@ -23,8 +23,10 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
 
@@ -59,13 +61,28 @@ def _natural(path: Path) -> tuple:
 
 
 def train(run: Path, preset: str, overrides: list[str], data: Path, seed: int,
-          cpu_min: float) -> tuple[int, float]:
-    """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes used)."""
+          cpu_min: float, snapshots: list[float], snap_every: int) -> tuple[int, float]:
+    """Train until ``cpu_min`` CPU minutes are spent; (steps reached, CPU minutes used).
+    At each earlier budget in ``snapshots`` the latest checkpoint (written every ``snap_every``
+    steps, so at most that many steps before the budget) is kept as run ``RUN@<min>m``."""
     cmd = [sys.executable, "-m", "gankit.cli", "train", preset, "--data", str(data), "--out",
            str(run), f"train.seed={seed}", "train.steps=1000000", "train.progress=false",
-           "train.sample_every=0", "train.ckpt_every=0", "train.threads=1", "data.workers=0",
-           "eval.metrics=[]", "eval.best=", *overrides]
-    return train_for_cpu(cmd, run, cpu_min, ENV)
+           "train.sample_every=0", f"train.ckpt_every={snap_every if snapshots else 0}",
+           "train.threads=1", "data.workers=0", "eval.metrics=[]", "eval.best=", *overrides]
+
+    def keep(minutes: float) -> Callable[[float], None]:
+        def copy(used: float) -> None:
+            dst = snapshot_dir(run, minutes) / "checkpoints"
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(run / "checkpoints" / "last.pt", dst / "last.pt")
+            (dst.parent / "cpu_min.json").write_text(json.dumps(used))
+        return copy
+
+    return train_for_cpu(cmd, run, cpu_min, ENV, {m: keep(m) for m in snapshots})
+
+
+def snapshot_dir(run: Path, minutes: float) -> Path:
+    return run.parent / f"{run.name}@{minutes:g}m"
 
 
 def fid_vs(folder: Path, stats: Path, size: int, out: Path) -> float:
@@ -92,13 +109,27 @@ def run_one(run: Path, row: list[str], seed: int, a, parts, stats: Path) -> dict
     done = run / "result.json"
     if done.is_file():
         return json.loads(done.read_text())
-    steps, used = train(run, row[0], row[1:], parts["train"], seed, a.cpu_min)
-    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
-    result = {"fid": fid_vs(run / "samples", stats, a.size, run / "eval"), "steps": steps,
-              "cpu_min": used}
+    snaps = [m for m in a.snapshots if m < a.cpu_min]
+    steps, used = train(run, row[0], row[1:], parts["train"], seed, a.cpu_min, snaps, a.snap_every)
+    result = {"fid": sample_fid(run, stats, a), "steps": steps, "cpu_min": used, "snapshots": {}}
+    for m in snaps:
+        snap = snapshot_dir(run, m)
+        result["snapshots"][f"{m:g}"] = {"fid": sample_fid(snap, stats, a), "steps": _step(snap),
+                                         "cpu_min": json.loads((snap / "cpu_min.json").read_text())}
     done.write_text(json.dumps(result))
     print(f"{run.name}: {steps} steps, {used:.1f} CPU min, FID {result['fid']:.2f}", flush=True)
     return result
+
+
+def sample_fid(run: Path, stats: Path, a) -> float:
+    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
+    return fid_vs(run / "samples", stats, a.size, run / "eval")
+
+
+def _step(run: Path) -> int:
+    import torch
+
+    return int(torch.load(run / "checkpoints" / "last.pt", weights_only=True, map_location="cpu")["step"])
 
 
 def main() -> None:
@@ -108,10 +139,13 @@ def main() -> None:
     p.add_argument("--rows", required=True, help="name=PRESET [key=value ...]; rows split by ';'")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--cpu-min", type=float, default=30.0)
+    p.add_argument("--snapshots", default="", help="earlier CPU budgets (minutes) also scored, e.g. 10")
+    p.add_argument("--snap-every", type=int, default=250, help="checkpoint interval (steps) for snapshots")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--root", default="runs/bench_faces_real")
     p.add_argument("--no-write", action="store_true")
     a = p.parse_args()
+    a.snapshots = [float(m) for m in a.snapshots.split(",") if m.strip()]
     root = Path(a.root)
     parts = split(Path(a.data), root, a.n)
     stats, floor = real_stats(parts, a.size, root)
@@ -130,14 +164,22 @@ def main() -> None:
 
 
 def _table(rows, floor: float, a) -> str:
+    snaps = [f"{m:g}" for m in a.snapshots if m < a.cpu_min]
     head = (f"{a.size} px, {a.cpu_min:g} CPU minutes per run (one thread), FID of {a.n} EMA "
             f"samples vs {a.n} held-out real faces (Inception); real vs real at the same n: "
-            f"{floor:.2f}; seeds {a.seeds}.\n\n"
-            "| row | preset and overrides | FID (mean ± std) | per seed | steps per seed |\n"
-            "| --- | --- | --- | --- | --- |\n")
-    lines = [f"| {name} | `{spec}` | {mean_std([r['fid'] for r in res])} | "
-             f"{', '.join(format(r['fid'], '.1f') for r in res)} | "
-             f"{', '.join(str(r['steps']) for r in res)} |" for name, spec, res in rows]
+            f"{floor:.2f}; seeds {a.seeds}."
+            + (f" The columns at {', '.join(snaps)} CPU minutes score the last checkpoint "
+               f"before that budget (at most {a.snap_every} steps earlier) of the same runs."
+               if snaps else "") + "\n\n"
+            "| row | preset and overrides | " + "".join(f"FID at {m} min | " for m in snaps)
+            + f"FID at {a.cpu_min:g} min (mean ± std) | per seed | steps per seed |\n"
+            "| --- | --- | " + "--- | " * len(snaps) + "--- | --- | --- |\n")
+    lines = []
+    for name, spec, res in rows:
+        early = "".join(f"{mean_std([r['snapshots'][m]['fid'] for r in res])} | " for m in snaps)
+        lines.append(f"| {name} | `{spec}` | {early}{mean_std([r['fid'] for r in res])} | "
+                     f"{', '.join(format(r['fid'], '.1f') for r in res)} | "
+                     f"{', '.join(str(r['steps']) for r in res)} |")
     return head + "\n".join(lines) + "\n"
 
 

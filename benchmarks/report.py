@@ -12,6 +12,7 @@ import shutil
 import statistics
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 from gankit.metrics.describe import format_mean_std
 
@@ -91,12 +92,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def train_for_cpu(cmd: list[str], run_dir: Path, cpu_min: float, env: dict) -> tuple[int, float]:
+def train_for_cpu(cmd: list[str], run_dir: Path, cpu_min: float, env: dict,
+                  marks: dict[float, Callable[[float], None]] | None = None) -> tuple[int, float]:
     """Run a ``gankit train`` command until it has used ``cpu_min`` CPU minutes, then stop it
-    with Ctrl-C (the trainer saves its checkpoint); (steps reached, CPU minutes used)."""
+    with Ctrl-C (the trainer saves its checkpoint); (steps reached, CPU minutes used).
+    ``marks`` maps earlier CPU budgets (minutes) to a callback called once with the CPU minutes
+    used when the budget is first passed (e.g. to keep the latest checkpoint as a snapshot)."""
     import signal
     import time
 
+    pending = sorted((marks or {}).items())
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     used = 0.0
     while proc.poll() is None:
@@ -105,6 +110,8 @@ def train_for_cpu(cmd: list[str], run_dir: Path, cpu_min: float, env: dict) -> t
             used = cpu_seconds(proc.pid)
         except OSError:
             break
+        while pending and used >= pending[0][0] * 60:
+            pending.pop(0)[1](used / 60)
         if used >= cpu_min * 60:
             proc.send_signal(signal.SIGINT)
             break

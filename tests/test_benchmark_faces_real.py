@@ -36,3 +36,25 @@ def test_split_is_seeded_disjoint_and_covers_every_image(tmp_path, monkeypatch):
     assert link.is_symlink() and link.resolve().parent in (data, data / "sub")
     # made once: a second call reads the split that is there
     assert fr.split(data, tmp_path / "a", 5) == a
+
+
+def test_train_for_cpu_calls_each_mark_once_in_order_then_stops_at_the_budget(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import report
+
+    # a stand-in trainer: logs its step, burns CPU, and exits cleanly on Ctrl-C like gankit train
+    script = ("import json, signal, sys\n"
+              "signal.signal(signal.SIGINT, lambda *a: sys.exit(0))\n"
+              f"open({str(tmp_path / 'log.jsonl')!r}, 'w').write(json.dumps({{'step': 7}}) + '\\n')\n"
+              "while True: sum(range(10000))\n")
+    seen: list[tuple[float, float]] = []
+    marks = {0.02: lambda used: seen.append((0.02, used)), 0.01: lambda used: seen.append((0.01, used))}
+    step, used = report.train_for_cpu([sys.executable, "-c", script], tmp_path, 0.03, {}, marks)
+    assert step == 7
+    assert [m for m, _ in seen] == [0.01, 0.02]  # each once, earliest first
+    assert all(u >= m for m, u in seen) and seen[0][1] <= seen[1][1] <= used
+    assert 0.03 <= used < 0.03 + 0.05  # stopped soon after the budget (polled once a second)
+    json.loads((tmp_path / "log.jsonl").read_text())

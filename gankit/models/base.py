@@ -58,6 +58,17 @@ def gradient_norm(module: nn.Module | list[nn.Parameter]) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
+def ema_decay(train_cfg, step: int) -> float:
+    """The EMA decay used at ``step``: 0 (copy) before ``ema_start``, then ``ema``, capped by the
+    warm-up (1 + t) / (10 + t) when ``ema_warmup`` is on (t = steps since ``ema_start``)."""
+    if step < train_cfg.ema_start:
+        return 0.0
+    if train_cfg.ema_warmup:
+        t = step - train_cfg.ema_start
+        return min(train_cfg.ema, (1.0 + t) / (10.0 + t))
+    return train_cfg.ema
+
+
 class GenerativeModel(nn.Module):
     """Base class of every model (GAN, pix2pix, CycleGAN, SeqGAN, VAE, flow, GLO...)."""
 
@@ -221,7 +232,7 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
-        decay = self.cfg.train.ema if step >= self.cfg.train.ema_start else 0.0
+        decay = ema_decay(self.cfg.train, step)
         # parameters lerp towards the live net; buffers (BN statistics) are copied
         for ema_p, live_p, ema_b, live_b in self._ema_lists():
             if ema_p:
