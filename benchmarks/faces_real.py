@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from PIL import Image
+
 from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
 
 SECTION = "## Faces on real data"
@@ -121,9 +123,25 @@ def run_one(run: Path, row: list[str], seed: int, a, parts, stats: Path) -> dict
     return result
 
 
-def sample_fid(run: Path, stats: Path, a) -> float:
-    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / "samples"))
-    return fid_vs(run / "samples", stats, a.size, run / "eval")
+def sample_fid(run: Path, stats: Path, a, tag: str = "") -> float:
+    gankit("sample", str(run), "--n", str(a.n), "--out", str(run / f"samples{tag}"))
+    return fid_vs(run / f"samples{tag}", stats, a.size, run / f"eval{tag}")
+
+
+def extend(run: Path, result: dict, total_min: float, stats: Path, a) -> dict:
+    """Resume a finished run (exactly: the trainer restores every state) until it has used
+    ``total_min`` CPU minutes in all, and score it there; kept in ``result@<total>m.json``."""
+    done = run / f"result@{total_min:g}m.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cmd = [sys.executable, "-m", "gankit.cli", "train", "--resume", str(run)]
+    steps, used = train_for_cpu(cmd, run, total_min - result["cpu_min"], ENV)
+    out = {"fid": sample_fid(run, stats, a, f"@{total_min:g}m"), "steps": steps,
+           "cpu_min": result["cpu_min"] + used}
+    done.write_text(json.dumps(out))
+    print(f"{run.name} extended: {steps} steps, {out['cpu_min']:.1f} CPU min, FID {out['fid']:.2f}",
+          flush=True)
+    return out
 
 
 def _step(run: Path) -> int:
@@ -141,6 +159,9 @@ def main() -> None:
     p.add_argument("--cpu-min", type=float, default=30.0)
     p.add_argument("--snapshots", default="", help="earlier CPU budgets (minutes) also scored, e.g. 10")
     p.add_argument("--snap-every", type=int, default=250, help="checkpoint interval (steps) for snapshots")
+    p.add_argument("--extend", type=float, default=0.0,
+                   help="then resume each run to this many CPU minutes in all and score it again")
+    p.add_argument("--figure", default="", help="write 16 samples of each row's first seed here (PNG)")
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--root", default="runs/bench_faces_real")
     p.add_argument("--no-write", action="store_true")
@@ -154,9 +175,18 @@ def main() -> None:
     table = []
     for row in rows:
         name, spec = row.split("=", 1)
-        results = [run_one(root / f"{name}-{a.size}-s{seed}-{a.cpu_min:g}m", spec.split(), seed, a,
-                           parts, stats) for seed in map(int, a.seeds.split(","))]
+        results = []
+        for seed in map(int, a.seeds.split(",")):
+            run = root / f"{name}-{a.size}-s{seed}-{a.cpu_min:g}m"
+            results.append(run_one(run, spec.split(), seed, a, parts, stats))
+            if a.extend:
+                results[-1]["extended"] = extend(run, results[-1], a.extend, stats, a)
         table.append((name, spec, results))
+    if a.figure:  # seed 0 of each row, at the row's last budget
+        first = int(a.seeds.split(",")[0])
+        folders = [root / f"{name}-{a.size}-s{first}-{a.cpu_min:g}m" / (f"samples@{a.extend:g}m" if a.extend else "samples")
+                   for name, _, _ in table]
+        save_figure(folders, Path(a.figure))
     text = _table(table, floor, a)
     print(text)
     if not a.no_write:
@@ -172,15 +202,35 @@ def _table(rows, floor: float, a) -> str:
                f"before that budget (at most {a.snap_every} steps earlier) of the same runs."
                if snaps else "") + "\n\n"
             "| row | preset and overrides | " + "".join(f"FID at {m} min | " for m in snaps)
-            + f"FID at {a.cpu_min:g} min (mean ± std) | per seed | steps per seed |\n"
-            "| --- | --- | " + "--- | " * len(snaps) + "--- | --- | --- |\n")
+            + f"FID at {a.cpu_min:g} min (mean ± std) | per seed | steps per seed |"
+            + (f" FID at {a.extend:g} min (resumed) | per seed | steps per seed |" if a.extend else "")
+            + "\n| --- | --- | " + "--- | " * (len(snaps) + 3 + 3 * bool(a.extend)) + "\n")
     lines = []
     for name, spec, res in rows:
         early = "".join(f"{mean_std([r['snapshots'][m]['fid'] for r in res])} | " for m in snaps)
         lines.append(f"| {name} | `{spec}` | {early}{mean_std([r['fid'] for r in res])} | "
                      f"{', '.join(format(r['fid'], '.1f') for r in res)} | "
-                     f"{', '.join(str(r['steps']) for r in res)} |")
+                     f"{', '.join(str(r['steps']) for r in res)} |" + (_cells([r["extended"] for r in res])
+                                                                      if a.extend else ""))
     return head + "\n".join(lines) + "\n"
+
+
+def save_figure(folders: list[Path], out: Path, per_row: int = 16) -> None:
+    """One row of the first ``per_row`` samples of each folder, pixels doubled. Generated
+    samples only: the real faces carry no licence and stay out of the repository."""
+    tiles = [sorted(f.glob("*.png"))[:per_row] for f in folders]
+    size = Image.open(tiles[0][0]).size[0]
+    sheet = Image.new("RGB", (per_row * (size + 2), len(folders) * (size + 2)), "white")
+    for r, files in enumerate(tiles):
+        for c, file in enumerate(files):
+            sheet.paste(Image.open(file).convert("RGB"), (c * (size + 2), r * (size + 2)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(out)
+
+
+def _cells(res: list[dict]) -> str:
+    return (f" {mean_std([r['fid'] for r in res])} | {', '.join(format(r['fid'], '.1f') for r in res)} | "
+            f"{', '.join(str(r['steps']) for r in res)} |")
 
 
 if __name__ == "__main__":
