@@ -58,3 +58,17 @@ def test_train_for_cpu_calls_each_mark_once_in_order_then_stops_at_the_budget(tm
     assert all(u >= m for m, u in seen) and seen[0][1] <= seen[1][1] <= used
     assert 0.03 <= used < 0.03 + 0.05  # stopped soon after the budget (polled once a second)
     json.loads((tmp_path / "log.jsonl").read_text())
+
+
+def test_table_has_one_cell_per_column_with_snapshots_and_extension(monkeypatch):
+    from types import SimpleNamespace
+
+    fr = _faces_real(monkeypatch)
+    a = SimpleNamespace(size=32, cpu_min=20.0, n=1000, seeds="0,1", snapshots=[10.0], snap_every=250,
+                        extend=30.0)
+    res = [{"fid": f, "steps": 100, "snapshots": {"10": {"fid": f + 50}},
+            "extended": {"fid": f - 20, "steps": 150}} for f in (200.0, 210.0)]
+    text = fr._table([("row", "faces32_dcgan", res)], 37.9, a)
+    header, rule, line = text.strip().splitlines()[-3:]
+    assert header.count("|") == rule.count("|") == line.count("|") == 10  # 9 columns
+    assert "255.0" in line and "205.0" in line and "185.0" in line  # means at 10, 20 and 30 min
