@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import torch
 
 from gankit import distributed
+from gankit.training.files import append_line
 
 
 class _Rows:
@@ -161,8 +162,7 @@ class RunLogger:
     def write(self, record: dict[str, Any], file: str = "log.jsonl") -> None:
         if not self.enabled:
             return
-        with open(self.run_dir / file, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / file, json.dumps(record))  # whole records only
         if self._tb is not None:
             step = record.get("step", 0)
             for k, v in record.items():
