@@ -12,6 +12,8 @@ at a step boundary.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import signal
 import time
 from pathlib import Path
@@ -107,6 +109,14 @@ def _missing_folders(path: Path) -> list[Path]:
         missing.append(path)
         path = path.parent
     return missing
+
+
+def _record_step(line: str) -> float:
+    """A JSONL record's step; infinite for a line that is not a whole record."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, TypeError, KeyError):
+        return math.inf
 
 
 class Trainer:
@@ -229,6 +239,15 @@ class Trainer:
             path = self.run_dir / "config.yaml"
             with self.writing(path), files.replacing(path) as tmp:
                 tmp.write_text(dump_yaml(self.cfg) + f"# {line}\n")
+            self._drop_records_after(self.step)
+
+    def _drop_records_after(self, step: int) -> None:
+        """The records a killed run wrote after the checkpoint this run starts from (step 0
+        without one), and a half-written last line: the resumed run writes those steps again."""
+        for name in ("log.jsonl", "metrics.jsonl"):
+            path = self.run_dir / name
+            with self.writing(path):
+                files.keep_lines(path, lambda line: _record_step(line) <= step)
 
     def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
         """The ``eval.best`` score of the run being resumed, so that a resumed run replaces
@@ -269,6 +288,8 @@ class Trainer:
         self.progress.start(self.step)
         try:
             self.run_steps(self.cfg.train.steps - self.step)
+            if self.running.pending():  # the last step is logged whatever train.log_every is
+                self.log()
             self.save()
             if self.main:
                 self.write_samples("final")
