@@ -367,6 +367,7 @@ class Trainer:
 
     def _after_step(self) -> None:
         t, s = self.cfg.train, self.step
+        self.progress.advance(s)
         if s % t.log_every == 0:
             self.log()
         elif any(every and s % every == 0 for every in (t.sample_every, self.cfg.eval.every, t.ckpt_every)):
