@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import torch
 
 from gankit import distributed
-from gankit.training.files import append_line
+from gankit.training.files import append_line, reason
 
 
 class _Rows:
@@ -158,6 +158,8 @@ class RunLogger:
                 self._tb = SummaryWriter(str(run_dir / "tb"))
             except ImportError:  # tensorboard is optional: JSONL is the record of truth
                 self._tb = None
+            except OSError as e:  # its folder cannot be made: the run goes on without it
+                print(f"note: no TensorBoard mirror in '{run_dir / 'tb'}' ({reason(e)})", file=sys.stderr)
 
     def write(self, record: dict[str, Any], file: str = "log.jsonl") -> None:
         if not self.enabled:
@@ -165,9 +167,9 @@ class RunLogger:
         append_line(self.run_dir / file, json.dumps(record))  # whole records only
         if self._tb is not None:
             step = record.get("step", 0)
-            for k, v in record.items():
-                if k not in NOT_SCALARS and _is_number(v) and math.isfinite(v):
-                    self._tb.add_scalar(k, v, step)
+            scalars = [(k, v) for k, v in record.items()
+                       if k not in NOT_SCALARS and _is_number(v) and math.isfinite(v)]
+            self._mirror(lambda tb: [tb.add_scalar(k, v, step) for k, v in scalars])
 
     def image(self, tag: str, path: Path, step: int) -> None:
         """Mirror a picture written to ``path`` (a sample grid) to TensorBoard's images tab."""
@@ -178,11 +180,22 @@ class RunLogger:
 
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"))
-        self._tb.add_image(tag, arr, step, dataformats="HWC")
+        self._mirror(lambda tb: tb.add_image(tag, arr, step, dataformats="HWC"))
+
+    def _mirror(self, write) -> None:
+        """A TensorBoard write. It is a mirror of the JSONL: if its folder fails (a full disk,
+        seen by its writer thread and raised at a later call) it stops with a note, and the
+        JSONL and checkpoints, whose own writes report the disk, go on."""
+        try:
+            write(self._tb)
+        except OSError as e:
+            self._tb = None  # closing it would raise the same error again
+            print(f"note: the TensorBoard mirror in '{self.run_dir / 'tb'}' stopped ({reason(e)}); "
+                  "log.jsonl and metrics.jsonl go on", file=sys.stderr)
 
     def close(self) -> None:
         if self._tb is not None:
-            self._tb.close()
+            self._mirror(lambda tb: tb.close())
 
 
 # bookkeeping fields of a record: kept in the JSONL, not charted in TensorBoard

@@ -158,3 +158,36 @@ def test_translated_names_the_file_and_what_survives(tmp_path):
     with pytest.raises(GankitError, match=r"^could not write 'x' \(Permission denied\); it is kept$"):
         with files.translated(Path("x"), "it is kept"):
             raise PermissionError(errno.EACCES, "Permission denied")
+
+
+def test_a_failing_tensorboard_mirror_stops_with_a_note_and_the_jsonl_goes_on(tmp_path, capsys):
+    from gankit.training.logger import RunLogger
+
+    class FullTensorBoard:
+        def add_scalar(self, *args):
+            raise OSError(errno.ENOSPC, FULL)  # as its writer thread reports a full disk
+
+        def close(self):
+            raise AssertionError("a failed mirror is not flushed again")
+
+    logger = RunLogger(tmp_path, tensorboard=False)
+    logger._tb = FullTensorBoard()
+    logger.write({"step": 1, "loss/D": 1.0})
+    logger.write({"step": 2, "loss/D": 0.5})
+    logger.close()
+    assert [json.loads(l)["step"] for l in (tmp_path / "log.jsonl").read_text().splitlines()] == [1, 2]
+    err = capsys.readouterr().err
+    assert err == (f"note: the TensorBoard mirror in '{tmp_path / 'tb'}' stopped ({FULL}); "
+                   "log.jsonl and metrics.jsonl go on\n")
+
+
+def test_a_tensorboard_folder_that_cannot_be_made_is_a_note(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
+    from gankit.training.logger import RunLogger
+
+    (tmp_path / "tb").write_text("a file where the TensorBoard folder goes")
+    logger = RunLogger(tmp_path)
+    logger.write({"step": 1, "loss/D": 1.0})
+    logger.close()
+    assert (tmp_path / "log.jsonl").read_text().count("\n") == 1
+    assert capsys.readouterr().err.startswith(f"note: no TensorBoard mirror in '{tmp_path / 'tb'}' (")
