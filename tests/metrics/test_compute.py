@@ -47,7 +47,9 @@ def test_same_samples_give_zero_fid():
 def test_reference_statistics_are_cached(tmp_path):
     fake, real = _images(40, 3), _images(60, 4)
     first = compute_metrics(["fid", "kid"], [fake], [real], INFO, extractor="identity", cache_dir=tmp_path)
-    assert len(list((tmp_path / "stats").glob("*.npz"))) == 1
+    # one entry per statistic the metrics declare: FID's moments, KID's features
+    entries = sorted(p.name for p in (tmp_path / "stats").glob("*.npz"))
+    assert [e.split("-")[3] for e in entries] == ["feature_stats", "features"]
     # The real data is not needed again: the cache answers.
     again = compute_metrics(["fid", "kid"], [fake], None, INFO, extractor="identity", cache_dir=tmp_path)
     assert again == first
