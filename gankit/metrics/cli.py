@@ -27,7 +27,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a run folder, or generated images (and real images) as folders")
     parser.add_argument("--explain", action="store_true", help="print what each metric means and exit")
     parser.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,quality,modes,"
-                        "memorisation,afd (images) or toy (ring8/grid25); default: the run's "
+                        "readable,memorisation,afd (images) or toy (ring8/grid25); default: the run's "
                         "eval.metrics, else fid (images) or toy")
     parser.add_argument("--n", type=int, default=None, help="samples to generate from a run "
                         "(default 10,000; 2,000 sentences for sequence runs)")

@@ -17,6 +17,8 @@ is             ``is``, ``is_std`` with an Inception classifier (``--inception`` 
 pr             ``precision``, ``recall``
 dc             ``density``, ``coverage``
 quality        ``confidence``, ``entropy``, ``diversity``, ``diversity_max``
+readable       ``readable``: the share of samples the classifier reads with p >= 0.9, and
+               ``readable_real``, the real images' share (its ceiling) when they are given
 modes          ``modes``, ``mode_kl`` (image data, classifier modes)
 memorisation   ``nn_min``, ``nn_median``, ``near_copies``, ``near_copy_fraction``
 afd            ``afd``, and ``afd_real`` (the detector's rate on the real data: AFD's
@@ -558,6 +560,23 @@ def _modes(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path 
     counts = classifier.mode_counts(probs.argmax(1), probs.shape[1])
     return ({"modes": counts["modes"], "mode_kl": counts["kl"]},
             _single_protocol("modes", fake, n_modes=probs.shape[1]))
+
+
+# A sample counts as read when the classifier's largest class probability reaches this.
+READ_P = 0.9
+
+
+@metric("readable", fake=[PROBS], real=[PROBS], higher=["readable"])
+def _readable(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    """The share of samples the classifier reads with p >= READ_P; the real images' share
+    (``readable_real``) is its ceiling, measured alike when the real data can be read."""
+    values = {"readable": float((_probs(fake, plan).max(1).values >= READ_P).double().mean())}
+    protocol = _single_protocol("readable", fake, threshold=READ_P)
+    real = ref.try_side()
+    if real is not None:
+        values["readable_real"] = float((_probs(real, plan).max(1).values >= READ_P).double().mean())
+        protocol["n_real"] = real.n
+    return values, protocol
 
 
 @metric("memorisation", fake=[MEMO_SAMPLES], real=[NEIGHBOURS], higher=["nn_min", "nn_median"])

@@ -38,6 +38,10 @@ GLOSSARY: dict[str, Entry] = {
                      "scaled so that real data scores about 1"),
     "coverage": Entry("coverage", HIGHER, "share of real items with a generated item in their neighbourhood"),
     "confidence": Entry("classifier confidence", HIGHER, "mean top-class probability of the samples"),
+    "readable": Entry("share read", HIGHER, "share of samples whose largest class probability "
+                      "under the classifier (the digit classifier on digits) is at least 0.9"),
+    "readable_real": Entry("share of real items read", NEITHER, "the same on the real data: "
+                           "readable's ceiling"),
     "entropy": Entry("per-sample class entropy", LOWER, "mean entropy of p(y|x) in nats"),
     "diversity": Entry("class diversity", HIGHER, "entropy of the mean class distribution, in "
                        "nats (at most diversity_max)"),

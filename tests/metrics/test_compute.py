@@ -171,3 +171,33 @@ def test_inception_score_only_from_an_inception_with_logits(tmp_path):
     with pytest.raises(ConfigError, match="the FID Inception has no classifier head"):
         compute_metrics(["is"], iter(()), None, INFO, extractor="inception", inception_path=plain,
                         use_cache=False)
+
+
+class _FirstPixelClassifier(torch.nn.Module):
+    """Two classes with probabilities (p, 1 - p), p = (first pixel + 1) / 2."""
+
+    def forward(self, x):
+        p = (x[:, 0, 0, 0] + 1) / 2
+        return {"probs": torch.stack([p, 1 - p], 1)}
+
+
+def _with_first_pixels(values):
+    x = torch.zeros(len(values), 1, 4, 4)
+    x[:, 0, 0, 0] = torch.tensor(values)
+    return x
+
+
+def test_readable_is_the_share_read_with_p_at_least_0_9(tmp_path, digits):
+    path = tmp_path / "two_classes.pt"
+    torch.jit.save(torch.jit.script(_FirstPixelClassifier()), str(path))
+    # largest probabilities 0.95, 0.5, 0.85, 0.95 (class 1) -> 2 of 4 read
+    fake = _with_first_pixels([0.9, 0.0, 0.7, -0.9])
+    real = _with_first_pixels([0.9, 0.85, 0.1])  # 0.95, 0.925, 0.55 -> 2 of 3
+    scores = compute_metrics(["readable"], [fake], [real], INFO, extractor=str(path), use_cache=False)
+    assert scores["readable"] == 0.5 and scores["readable_real"] == pytest.approx(2 / 3)
+    assert scores.protocol["readable"]["threshold"] == 0.9
+    alone = compute_metrics(["readable"], [fake], None, INFO, extractor=str(path), use_cache=False)
+    assert dict(alone) == {"readable": 0.5}  # no real data: no ceiling, no error
+    # the project's digit classifier reads most real digits (the README's 95%)
+    info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
+    assert compute_metrics(["readable"], [digits], None, info, use_cache=False)["readable"] > 0.9
