@@ -20,6 +20,7 @@ RUNS = {
     "style": ["style_synth", "G.width=8", "model.emb_dim=8", "model.d_filters=[4,4,4,4]",
               "model.d_emb_dim=8"],
     "vae": ["mnist_vae", "G.width=8", "model.iwae_k=2"],
+    "cvae": ["mnist_vae", "G.width=8", "model.iwae_k=2", "data.condition=label"],
 }
 
 
@@ -135,3 +136,48 @@ def test_explain_prints_the_glossary(capsys):
     assert main(["eval", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "fid" in out and "lower is better" in out and "classifier_score" in out
+
+
+def test_a_conditional_model_of_any_kind_gets_class_accuracy(runs, capsys):
+    # the model declares its conditions (its ConditionSpace); no metric asks for its kind
+    lines = _eval(_train(runs, "cvae"), capsys, "--n", 200, "--n-real", 300, "--metrics", "fid",
+                  "--extractor", "digits")
+    assert {"class_accuracy", "intra_fid", "nll_iwae_bpd_8bit"} <= set(lines)
+
+
+def test_evaluate_run_follows_the_registries(runs, monkeypatch):
+    from types import SimpleNamespace
+
+    from gankit.errors import ConfigError
+    from gankit.metrics import runs as run_scores
+    from gankit.metrics.compute import Scores
+    from gankit.metrics.conditional import conditional_scores
+    from gankit.metrics.extractors import build_extractor
+
+    loaded = load_run(_train(runs, "cgan"))
+    direct = conditional_scores(loaded.model, *_training_digits(loaded),
+                                build_extractor("digits", loaded.info), 20, 0)
+    measured = run_scores.evaluate_run(loaded, n_per_class=20)
+    assert measured["class_accuracy"] == pytest.approx(direct["class_accuracy"], abs=5e-4)
+    # a new kind with its own metrics is measured by its registry entry alone
+    monkeypatch.setattr(run_scores.RUN_METRICS, "_items", dict(run_scores.RUN_METRICS._items))
+
+    @run_scores.run_metrics("newkind")
+    def _newkind(run, args, device):
+        scores = Scores()
+        scores.add({"answer": float(args.n + args.seed)}, {"metric": "newkind"})
+        return scores
+
+    stub = SimpleNamespace(cfg=SimpleNamespace(model=SimpleNamespace(kind="newkind")),
+                           model=SimpleNamespace(space=None))
+    assert run_scores.evaluate_run(stub, n_per_class=7, seed=2) == {"answer": 9.0}
+    stub.cfg = SimpleNamespace(model=SimpleNamespace(kind="gan"), data=SimpleNamespace(condition="none"))
+    with pytest.raises(ConfigError, match="no scores beyond the sample metrics"):
+        run_scores.evaluate_run(stub)
+
+
+def _training_digits(loaded):
+    from gankit.data import load_tensors
+
+    tensors, _, _ = load_tensors(loaded.cfg.data, loaded.cfg.train.seed)
+    return tensors["x"], tensors["y"]
