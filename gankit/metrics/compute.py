@@ -8,7 +8,8 @@ memorisation check. Reference statistics of the real data come from ``stats`` (a
 Metric names and what they report:
 
 =============  ==============================================================
-fid            ``fid``
+fid            ``fid`` in Inception features (raw values for vectors, a TorchScript model's
+               features when given); ``fid_digits`` in the digit classifier's features
 kid            ``kid``, ``kid_std``
 is             ``is``, ``is_std`` with an Inception classifier (``--inception`` weights that
                return logits); with any other classifier (the digit CNN, a TorchScript
@@ -485,7 +486,8 @@ def _fid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | 
     real_stats = ref.stats()
     check_comparable(fake.stats, real_stats)
     value = frechet.frechet_distance(fake.stats.mean, fake.stats.cov, real_stats.mean, real_stats.cov)
-    return {"fid": value}, _pair_protocol("fid", fake, real_stats.protocol)
+    key = plan.extractor.fid_key  # named by its features: fid (Inception), fid_digits, ...
+    return {key: value}, _pair_protocol(key, fake, real_stats.protocol)
 
 
 def _real_features(fake: _Side, ref: _Reference) -> Tensor:

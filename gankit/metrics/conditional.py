@@ -200,8 +200,9 @@ def cyclegan_scores(model, a: Tensor, b: Tensor, extractor: Extractor | None = N
         return scores
     feats = {k: extract(extractor, v) for k, v in
              {"a": a, "b": b, "fake_a": fake_a, "fake_b": fake_b}.items()}
-    scores["fid/AtoB"] = fid_of_features(feats["fake_b"][0], feats["b"][0])
-    scores["fid/BtoA"] = fid_of_features(feats["fake_a"][0], feats["a"][0])
+    fid = extractor.fid_key  # named by its features: fid_digits on the built-in digits
+    scores[f"{fid}/AtoB"] = fid_of_features(feats["fake_b"][0], feats["b"][0])
+    scores[f"{fid}/BtoA"] = fid_of_features(feats["fake_a"][0], feats["a"][0])
     if y is not None and feats["a"][1] is not None:
         for name in ("a", "b", "fake_a", "fake_b"):
             label = {"a": "real_A", "b": "real_B", "fake_a": "BtoA", "fake_b": "AtoB"}[name]

@@ -201,3 +201,18 @@ def test_readable_is_the_share_read_with_p_at_least_0_9(tmp_path, digits):
     # the project's digit classifier reads most real digits (the README's 95%)
     info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
     assert compute_metrics(["readable"], [digits], None, info, use_cache=False)["readable"] > 0.9
+
+
+def test_fid_is_named_by_its_features(tmp_path, digits):
+    info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
+    in_digits = compute_metrics(["fid"], digits[:150].split(50), digits[150:].split(50), info, use_cache=False)
+    assert set(in_digits) == {"fid_digits"}  # the auto extractor on 28x28 digits: the digit CNN
+    assert in_digits.protocol["fid_digits"]["extractor"] == "digit-cnn"
+    assert set(in_digits.protocols()) == {"fid_digits"}  # metrics.jsonl groups it by that name
+    path = _script(_TinyInception(logits=False), tmp_path / "inception.pt")
+    inception = compute_metrics(["fid"], [_images(6, 3)], [_images(6, 4)], INFO, extractor="inception",
+                                inception_path=path, use_cache=False)
+    assert set(inception) == {"fid"} and inception.protocol["fid"]["extractor"] == "inception-v3-tf"
+    vectors = DataInfo("vector", (2,), name="points")
+    assert set(compute_metrics(["fid"], [torch.randn(9, 2)], [torch.randn(9, 2)], vectors,
+                               use_cache=False)) == {"fid"}
