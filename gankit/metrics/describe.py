@@ -1,6 +1,6 @@
 """Scores as a person reads them: name, value, how it was measured, which way is better.
 
-    fid_digits  11.4  (FID in digit features; digit features; 10,000 generated vs 4,500 real; real vs real 0.9; lower is better)
+    fid_digits  11.4  (digit FID; digit features; 10,000 generated vs 4,500 real; real vs real 0.9; lower is better)
 
 Each output key is looked up in :data:`GLOSSARY` by its full name, then by its name before a
 ``/`` (``intra_fid/zero`` is an ``intra_fid``), then by its longest listed prefix
@@ -26,7 +26,7 @@ GLOSSARY: dict[str, Entry] = {
     "fid": Entry("FID", LOWER, "Frechet distance between Gaussians fitted to the features of "
                  "generated and real items, in Inception-v3's features (the published FID) for "
                  "images; 0 for identical statistics"),
-    "fid_digits": Entry("FID in digit features", LOWER, "the same distance in the features of "
+    "fid_digits": Entry("digit FID", LOWER, "the same distance in the features of "
                         "gankit's digit classifier (28x28 digits, --extractor digits): not "
                         "comparable with Inception FID"),
     "kid": Entry("KID", LOWER, "kernel (polynomial) MMD between generated and real features, "

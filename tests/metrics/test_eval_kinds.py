@@ -77,7 +77,7 @@ def test_conditional_gan_adds_class_accuracy_and_intra_fid(runs, capsys):
     lines = _eval(_train(runs, "cgan"), capsys, "--n", 200, "--n-real", 500)
     # FID in the digit classifier's features is named so (fid is Inception's)
     assert {"fid_digits", "class_accuracy", "intra_fid", "intra_fid/zero"} <= set(lines)
-    assert "fid" not in lines and lines["fid_digits"].split("(")[1].startswith("FID in digit features")
+    assert "fid" not in lines and lines["fid_digits"].split("(")[1].startswith("digit FID; digit features")
     assert "on real data 0.998" in lines["class_accuracy"]  # the digit CNN on MNIST-5k
     assert "200 generated vs 500 real" in lines["fid_digits"] and "real vs real" in lines["fid_digits"]
     # two steps of training: a generator that has not learnt the classes yet
