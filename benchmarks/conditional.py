@@ -5,7 +5,7 @@ CPU size, with the issue's targets.
     python benchmarks/conditional.py --quick --no-write --seeds 0,1   # a smoke run of the pipeline
 
 Each task trains from its preset exactly as ``gankit train PRESET`` would (one torch thread:
-the cores are shared), then is measured by :func:`gankit.metrics.conditional.evaluate_run`:
+the cores are shared), then is measured by :func:`gankit.metrics.runs.evaluate_run`:
 
 * ``mnist_cgan``: class-conditional DCGAN; share of 5,000 samples (500 per asked digit) that
   gankit's digit classifier assigns to the asked digit (target >= 95%), intra-class FID
@@ -35,7 +35,7 @@ from report import write_section
 
 from gankit.api import load_run
 from gankit.config import load_config
-from gankit.metrics.conditional import evaluate_run
+from gankit.metrics.runs import evaluate_run
 from gankit.training.trainer import Trainer
 
 SECTION = "## Conditional generation"
@@ -120,7 +120,7 @@ def verdicts(results: dict) -> list[str]:
 def section(results: dict, quick: bool, total_s: float, command: str, seeds: str) -> str:
     lines = [SECTION, "",
              f"Command: `{command}` (each task is `gankit train PRESET train.threads=1 "
-             "train.seed=S`, then `gankit.metrics.conditional.evaluate_run`).",
+             "train.seed=S`, then `gankit.metrics.runs.evaluate_run`).",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, "
              f"torch {torch.__version__}, one torch thread; "
              f"total {total_s / 60:.1f} min. Every score: mean ± std over seeds {seeds}; train and "

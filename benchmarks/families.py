@@ -161,7 +161,7 @@ def table(data: str, results: dict[str, dict], k: int) -> list[str]:
                 ("recall", ".3f")]
     else:
         heads = ["FID (digit features)", "precision", "recall", "modes /10"]
-        keys = [("fid", ".2f"), ("precision", ".3f"), ("recall", ".3f"), ("modes", ".0f")]
+        keys = [("fid_digits", ".2f"), ("precision", ".3f"), ("recall", ".3f"), ("modes", ".0f")]
     heads += [h.format(k=k) for _, h in nll_cols] + ["steps", "CPU min"]
     keys += [(key, ".3f") for key, _ in nll_cols] + [("steps", ".0f"), ("cpu_min", ".1f")]
     lines = ["| family | " + " | ".join(heads) + " |", "|---" * (len(heads) + 1) + "|"]
@@ -235,7 +235,7 @@ def reading(results: dict[str, dict[str, dict]]) -> list[str]:
     """Likelihood against sample quality, for the same flow trained two ways."""
     lines = []
     cases = (("ring8", "nll_nats_continuous", "high_quality", "high-quality share"),
-             ("mnist", "nll_bpd_8bit_dequantised", "fid", "FID"))
+             ("mnist", "nll_bpd_8bit_dequantised", "fid_digits", "digit FID"))
     for data, nll_key, quality, word in cases:
         mle, adv = (results.get(data, {}).get(f"RealNVP ({how})") for how in ("MLE", "adversarial"))
         if mle and adv and nll_key in mle and nll_key in adv:

@@ -296,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: its closed pipe would fail again when Python flushes it."""
+    import contextlib
+    import os
+
+    with contextlib.suppress(OSError, ValueError):  # capsys and the like have no descriptor
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
     from gankit.runtime import tune_allocator
 
@@ -309,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
             extra = [e for e in extra if not ("=" in e and not e.startswith("-"))]
         if extra:
             raise GankitError(f"unrecognized arguments: {' '.join(extra)} (see gankit {args.command} --help)")
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that went away shows here, not in Python's exit
+        return code
+    except BrokenPipeError:  # `gankit presets | head`: stop quietly, as Unix tools do
+        _drop_stdout()
+        return 128 + 13  # the shell's code for SIGPIPE
     except GankitError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -110,10 +110,9 @@ def data_identity(cfg: DataConfig, seed: int, info: DataInfo) -> str:
 
 def build_source(cfg: DataConfig, seed: int, device: torch.device, rank: int = 0, world: int = 1):
     """The training batch source for ``cfg`` on ``device`` (this rank's slice under torchrun)."""
-    from gankit.data import paired
-
-    if paired.is_unpaired(cfg):  # two sides of different sizes, each with its own order
-        return paired.build_unpaired_source(cfg, seed, device, rank, world)
+    source = source_for(cfg)
+    if source is not None and source.build is not None:  # e.g. unpaired sides, each in its own order
+        return source.build(cfg, seed, device, rank, world)
     tensors, dataset, info = load_tensors(cfg, seed)
     if tensors is not None:
         return ResidentSource(tensors, info, cfg.batch_size, seed, device, rank, world)

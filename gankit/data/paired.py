@@ -52,10 +52,6 @@ SPLIT_SEED = 0  # the built-in splits ignore train.seed: every run shares one te
 DEFAULT_SIZE = 64
 
 
-def builtin_names() -> list[str]:
-    return list(PAIRED_BUILTINS + UNPAIRED_BUILTINS)
-
-
 def _check_layout(cfg: DataConfig) -> None:
     if cfg.layout not in LAYOUTS:
         raise ConfigError(f"data.layout must be one of {', '.join(LAYOUTS)}; got '{cfg.layout}'")
@@ -70,6 +66,7 @@ def is_paired(cfg: DataConfig) -> bool:
 
 
 def is_unpaired(cfg: DataConfig) -> bool:
+    """Whether ``cfg`` describes unpaired data (the built-in unpaired task or layout unpaired)."""
     _check_layout(cfg)
     return cfg.source in UNPAIRED_BUILTINS or cfg.layout == "unpaired"
 

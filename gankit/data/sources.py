@@ -9,6 +9,10 @@ seed, info)`` says what identifies the items beyond ``info.name`` (for statistic
 keys) where the default of :func:`gankit.data.data_identity` (a path resolved, with its item
 count; else the name) is not enough, e.g. for data drawn from ``seed``.
 
+A kind whose items are not one set of tensors (unpaired image sets: two sides of different
+sizes, each in its own order) also gives ``build(cfg, seed, device, rank, world)``, which
+:func:`gankit.data.build_source` calls for its training batch source.
+
 Adding a kind is one function here (or in its own module imported below) and one decorator.
 """
 from __future__ import annotations
@@ -24,12 +28,16 @@ import torch.nn.functional as F
 
 from gankit.config import DataConfig
 from gankit.data.info import DataInfo
-from gankit.errors import DataError
+from gankit.errors import ConfigError, DataError
 from gankit.registry import Registry
 
 DEFAULT_FOLDER_SIZE = 64
 
 Loaded = tuple["dict[str, torch.Tensor] | None", object, DataInfo]
+
+
+# (cfg, seed, device, rank, world) -> a batch source (next_batch, state_dict, iter_items, ...)
+Build = Callable[[DataConfig, int, torch.device, int, int], object]
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,9 @@ class DataSource:
     order: int
     builtins: Callable[[], list[str]] | None = None
     identity: Callable[[DataConfig, int, DataInfo], str] | None = None
+    # a kind whose items are not one set (unpaired sides, each in its own order) builds its
+    # training batch source itself; the others are made resident or streaming from load
+    build: Build | None = None
 
 
 DATA_SOURCES: Registry[DataSource] = Registry("data source")
@@ -47,10 +58,12 @@ DATA_SOURCES: Registry[DataSource] = Registry("data source")
 
 def data_source(name: str, *, order: int, claims: Callable[[DataConfig], bool],
                 builtins: Callable[[], list[str]] | None = None,
-                identity: Callable[[DataConfig, int, DataInfo], str] | None = None) -> Callable:
-    """Decorator: register ``load(cfg, seed)`` as the data source kind ``name``."""
+                identity: Callable[[DataConfig, int, DataInfo], str] | None = None,
+                build: Build | None = None) -> Callable:
+    """Decorator: register ``load(cfg, seed)`` as the data source kind ``name`` (``build``:
+    see :class:`DataSource`)."""
     def deco(load: Callable[[DataConfig, int], Loaded]) -> Callable[[DataConfig, int], Loaded]:
-        DATA_SOURCES.add(name, DataSource(name, load, claims, order, builtins, identity))
+        DATA_SOURCES.add(name, DataSource(name, load, claims, order, builtins, identity, build))
         return load
 
     return deco
@@ -161,10 +174,10 @@ def _builtin_images(cfg: DataConfig, seed: int) -> Loaded:
     return {"x": x, "y": y}, None, info
 
 
-def _image_to_image_names() -> list[str]:
-    from gankit.data.paired import builtin_names as image_to_image_names
+def _paired_names() -> list[str]:
+    from gankit.data.paired import PAIRED_BUILTINS
 
-    return image_to_image_names()
+    return list(PAIRED_BUILTINS)
 
 
 def _is_paired(cfg: DataConfig) -> bool:
@@ -173,12 +186,39 @@ def _is_paired(cfg: DataConfig) -> bool:
     return paired.is_paired(cfg)
 
 
-@data_source("paired", order=20, claims=_is_paired, builtins=_image_to_image_names)
+@data_source("paired", order=20, claims=_is_paired, builtins=_paired_names)
 def _paired(cfg: DataConfig, seed: int) -> Loaded:
     """Image-to-image pairs: batches ``{a, b}``."""
     from gankit.data import paired
 
     return paired.load_paired(cfg)
+
+
+def _unpaired_names() -> list[str]:
+    from gankit.data.paired import UNPAIRED_BUILTINS
+
+    return list(UNPAIRED_BUILTINS)
+
+
+def _is_unpaired(cfg: DataConfig) -> bool:
+    from gankit.data import paired
+
+    return paired.is_unpaired(cfg)
+
+
+def _unpaired_source(cfg: DataConfig, seed: int, device: torch.device, rank: int, world: int):
+    from gankit.data import paired
+
+    return paired.build_unpaired_source(cfg, seed, device, rank, world)
+
+
+# asked first, as before it was a kind: its claim also checks data.layout and data.direction
+@data_source("unpaired", order=5, claims=_is_unpaired, builtins=_unpaired_names, build=_unpaired_source)
+def _unpaired(cfg: DataConfig, seed: int) -> Loaded:
+    """Two image sets of different sizes, batches ``{a, b}`` each side in its own order: a
+    batch source only (``build``), never one set of tensors."""
+    raise ConfigError(f"'{cfg.source}' is unpaired data (two sides, each in its own order): it is "
+                      "read as a training batch source (gankit.data.build_source), not as tensors")
 
 
 def _is_text(cfg: DataConfig) -> bool:

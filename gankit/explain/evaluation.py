@@ -134,7 +134,7 @@ def _draw(n: dict[str, Any], examples: dict[str, torch.Tensor],
     fig = plt.figure(figsize=(14, 8))
     grid = fig.add_gridspec(3, 12, height_ratios=(3, 1, 2.2))
     panels = [("inception_score", "classifier score (IS), higher = better"),
-              ("fid", "FID to the training set, lower = better"),
+              ("fid", "FID in digit features to the training set, lower = better"),
               ("within_class_diversity", "within-class diversity (feature distance)"),
               ("near_copy_fraction", "share flagged as near-copies of training data")]
     colours = ["tab:green", "tab:red", "tab:purple"]

@@ -27,7 +27,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a run folder, or generated images (and real images) as folders")
     parser.add_argument("--explain", action="store_true", help="print what each metric means and exit")
     parser.add_argument("--metrics", help="comma-separated: fid,kid,is,pr,dc,quality,modes,"
-                        "memorisation,afd (images) or toy (ring8/grid25); default: the run's "
+                        "readable,memorisation,afd (images) or toy (ring8/grid25); default: the run's "
                         "eval.metrics, else fid (images) or toy")
     parser.add_argument("--n", type=int, default=None, help="samples to generate from a run "
                         "(default 10,000; 2,000 sentences for sequence runs)")
@@ -167,7 +167,7 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
 
 def _sample_metrics(run, names: list[str], args: argparse.Namespace, device: str, out: Path):
     """FID and the other sample metrics of a run that draws samples from noise."""
-    from gankit.metrics.compute import compute_metrics
+    from gankit.metrics.compute import compute_metrics, resolve_names
 
     fake = _progress(sample_batches(run, args.n, args.seed, not args.no_ema, args.batch_size),
                      args.n, "generated")
@@ -177,8 +177,8 @@ def _sample_metrics(run, names: list[str], args: argparse.Namespace, device: str
         cache_dir=args.cache_dir, out_dir=out, stats=_load_stats(args), real_n=args.n_real,
         device=device, inception_path=args.inception, options=_options(args),
         use_cache=not args.no_cache, reference=run.reference(args.n_real))
-    paired = [m for m, key in (("fid", "fid"), ("kid", "kid"), ("pr", "precision"), ("dc", "density"))
-              if key in scores]
+    # the paired metrics asked for (by metric name: FID's key names its features, fid_digits)
+    paired = [m for m in resolve_names(names, run.info) if m in ("fid", "kid", "pr", "dc")]
     if paired and not args.stats and not args.no_reference:
         _real_vs_real(run, scores, paired, args, device)
     return scores

@@ -8,7 +8,8 @@ memorisation check. Reference statistics of the real data come from ``stats`` (a
 Metric names and what they report:
 
 =============  ==============================================================
-fid            ``fid``
+fid            ``fid`` in Inception features (raw values for vectors, a TorchScript model's
+               features when given); ``fid_digits`` in the digit classifier's features
 kid            ``kid``, ``kid_std``
 is             ``is``, ``is_std`` with an Inception classifier (``--inception`` weights that
                return logits); with any other classifier (the digit CNN, a TorchScript
@@ -17,6 +18,8 @@ is             ``is``, ``is_std`` with an Inception classifier (``--inception`` 
 pr             ``precision``, ``recall``
 dc             ``density``, ``coverage``
 quality        ``confidence``, ``entropy``, ``diversity``, ``diversity_max``
+readable       ``readable``: the share of samples the classifier reads with p >= 0.9, and
+               ``readable_real``, the real images' share (its ceiling) when they are given
 modes          ``modes``, ``mode_kl`` (image data, classifier modes)
 memorisation   ``nn_min``, ``nn_median``, ``near_copies``, ``near_copy_fraction``
 afd            ``afd``, and ``afd_real`` (the detector's rate on the real data: AFD's
@@ -30,12 +33,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import anime, classifier, frechet, mmd, nearest, prdc, toy
+from gankit.metrics.accumulate import (FEATURE_STATS, FEATURES, MEMO_SAMPLES, PROBS, SAMPLES,
+                                       Accumulator, Statistic)
 from gankit.metrics.cache import StatsCache
 from gankit.metrics.extractors import Extractor, InceptionExtractor, TorchScriptExtractor, build_extractor
 from gankit.metrics.protocol import UNKNOWN, Protocol, check_same_protocol, is_unknown
@@ -127,43 +133,71 @@ def resolve_names(names: Iterable[str], info: DataInfo) -> list[str]:
 
 @dataclass
 class _Side:
-    """What one pass over a set of samples keeps."""
+    """What one pass over a set of samples accumulated: each declared statistic's result
+    (``side["feature_stats"]``, ``side["probs"]``, ...), the item count and the protocol."""
 
-    stats: FeatureStats | None = None
-    features: list[Tensor] = field(default_factory=list)
-    probs: list[Tensor] = field(default_factory=list)
-    kept: list[Tensor] = field(default_factory=list)
+    protocol: Protocol = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     n: int = 0
-    n_kept: int = 0
-    faces: int = 0
     item_shape: tuple[int, ...] = ()
+    accumulators: dict[str, Accumulator] = field(default_factory=dict, repr=False)
 
-    def feature_array(self) -> Tensor:
-        return torch.cat(self.features)
+    def __getitem__(self, name: str) -> Any:
+        if name not in self.values:
+            raise KeyError(f"statistic '{name}' was not accumulated on this side; declare it in "
+                           "the metric's @metric(fake=[...], real=[...])")
+        return self.values[name]
 
-    def kept_tensor(self) -> Tensor:
-        return torch.cat(self.kept)
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    @property
+    def stats(self) -> FeatureStats:
+        """The feature statistics with this side's protocol (empty, dimension 0, when the
+        metrics declared none: the protocol still says how the side was measured)."""
+        stats = self.values.get(FEATURE_STATS.name)
+        stats = stats if stats is not None else FeatureStats()
+        stats.protocol = self.protocol
+        return stats
 
 
 @dataclass
 class _Plan:
-    """Which outputs each pass must keep, derived from the metric names."""
+    """The statistics each pass keeps (the union of the requested metrics' declarations),
+    the extractor they read and the resources they loaded."""
 
     names: list[str]
     extractor: Extractor | None
     opts: MetricOptions
-    keep_features: bool = False
-    keep_probs: bool = False
-    keep_items: int = 0
-    detector: Callable | None = None
+    fake_needs: tuple[Statistic, ...] = ()
+    real_needs: tuple[Statistic, ...] = ()
+    resources: dict[str, Any] = field(default_factory=dict)
+
+    def resource(self, stat: Statistic) -> Any:
+        """What ``stat.prepare()`` loads (AFD's detector), loaded once per evaluation."""
+        if stat.name not in self.resources:
+            self.resources[stat.name] = stat.prepare()
+        return self.resources[stat.name]
+
+
+def _union(groups: Iterable[Iterable[Statistic]]) -> tuple[Statistic, ...]:
+    """The statistics of ``groups`` once each, in order; two different statistics of one name
+    are a programming error (their cache entries would answer for each other)."""
+    out: dict[str, Statistic] = {}
+    for group in groups:
+        for stat in group:
+            if out.setdefault(stat.name, stat) is not stat:
+                raise ValueError(f"two different statistics are named '{stat.name}'")
+    return tuple(out.values())
 
 
 def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | torch.device,
                inception_path: str | Path | None, opts: MetricOptions) -> _Plan:
-    wanted = set(names)
-    needs_probs = wanted & _needing("probs")
+    metrics = [METRICS.get(n) for n in names]
+    fake_needs, real_needs = _union(m.fake for m in metrics), _union(m.real for m in metrics)
+    needs_probs = {m.name for m in metrics if any(s.reads == "probs" for s in m.fake + m.real)}
     ext = None
-    if wanted & (_needing("features") | needs_probs):
+    if any(s.reads != "items" for s in fake_needs + real_needs):
         ext = build_extractor(extractor, info, device, inception_path)
         if needs_probs and isinstance(ext, InceptionExtractor):
             ext.probe()  # the weights show whether they have a classifier head only when run
@@ -174,14 +208,10 @@ def _make_plan(names: list[str], info: DataInfo, extractor: str, device: str | t
                               "(the FID Inception has no classifier head); use --extractor digits "
                               "(28x28 digits), a TorchScript classifier, or --inception weights "
                               "that return (features, logits) for the Inception Score")
-    plan = _Plan(names, ext, opts, keep_features=bool(wanted & _needing("real_features")),
-                 keep_probs=bool(needs_probs))
-    if "memorisation" in wanted:
-        plan.keep_items = opts.memo_max
-    if "toy" in wanted:
-        plan.keep_items = -1  # all: toy samples are 2-D points
-    if "afd" in wanted:
-        plan.detector = anime.load_detector()
+    plan = _Plan(names, ext, opts, fake_needs, real_needs)
+    for stat in fake_needs + real_needs:
+        if stat.prepare is not None:
+            plan.resource(stat)
     return plan
 
 
@@ -191,45 +221,34 @@ def _base_protocol(ext: Extractor | None, shape: tuple[int, ...]) -> Protocol:
     return protocol
 
 
-def _scan(batches: Iterable[Tensor], plan: _Plan, data: str, keep: int,
-          tracker: nearest.NearestTracker | None = None) -> _Side:
-    """One pass over ``batches``: features, probabilities, kept items, faces, neighbours."""
-    side = _Side()
+def _scan(batches: Iterable[Tensor], plan: _Plan, data: str, needs: tuple[Statistic, ...],
+          fake: _Side | None = None) -> _Side:
+    """One pass over ``batches``, accumulating the statistics ``needs`` (``fake``: the
+    generated side, for statistics of the real side that compare with it)."""
+    side = _Side(accumulators={s.name: s.start(plan, fake) for s in needs})
+    extract = plan.extractor is not None and any(s.reads != "items" for s in needs)
     for x in batches:
         if not isinstance(x, Tensor) or x.ndim < 2 or x.shape[0] == 0:
             raise DataError(f"batches must be non-empty tensors [N, ...], got {type(x).__name__}")
         x = x.detach().cpu().float()
         if not side.item_shape:
             side.item_shape = tuple(x.shape[1:])
-            side.stats = FeatureStats(_base_protocol(plan.extractor, side.item_shape))
+            side.protocol = _base_protocol(plan.extractor, side.item_shape)
         elif tuple(x.shape[1:]) != side.item_shape:
             raise DataError(f"items of shape {tuple(x.shape[1:])} and {side.item_shape} in one set")
-        _scan_batch(side, x, plan, keep, tracker)
+        inputs = {"items": x}
+        if extract:
+            out = plan.extractor(x)
+            inputs.update(features=out.features, probs=out.probs)
+        for stat in needs:
+            if inputs.get(stat.reads) is not None:  # an extractor may give no features or probs
+                side.accumulators[stat.name].update(inputs[stat.reads])
+        side.n += x.shape[0]
     if side.n == 0:
         raise DataError(f"no {data} samples were given")
-    side.stats.protocol.update(data=data, n=side.n)
+    side.protocol.update(data=data, n=side.n)
+    side.values = {name: acc.result() for name, acc in side.accumulators.items()}
     return side
-
-
-def _scan_batch(side: _Side, x: Tensor, plan: _Plan, keep: int,
-                tracker: nearest.NearestTracker | None) -> None:
-    if plan.extractor is not None:
-        out = plan.extractor(x)
-        if out.features is not None:
-            side.stats.update(out.features)
-            if plan.keep_features:
-                side.features.append(out.features)
-        if plan.keep_probs and out.probs is not None:
-            side.probs.append(out.probs)
-    room = x.shape[0] if keep < 0 else max(0, keep - side.n_kept)
-    if room:
-        side.kept.append(x[:room])
-        side.n_kept += min(room, x.shape[0])
-    if plan.detector is not None:
-        side.faces += anime.count_faces(x, plan.detector)
-    if tracker is not None:
-        tracker.update(x)
-    side.n += x.shape[0]
 
 
 def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable[Tensor] | None,
@@ -251,6 +270,7 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
     ``fake_real = (n, reference)`` says ``fake`` is real data too (the first set of a
     real-vs-real score), identified as ``real_n`` and ``reference`` identify ``real``: its
     statistics are then read from and written to the cache as well.
+    Each pass keeps what the metrics declare (:func:`metric`'s ``fake`` and ``real``).
     Returns :class:`Scores`.
     """
     names = resolve_names(names, info)
@@ -258,63 +278,89 @@ def compute_metrics(names: Iterable[str], fake: Iterable[Tensor], real: Iterable
     plan = _make_plan(names, info, extractor, device, inception_path, opts)
     cache = StatsCache(cache_dir) if use_cache else None
     if fake_real is not None:
-        fake_side = _Reference(plan, info, fake, None, fake_real[0], cache, None, fake_real[1]).side()
+        fake_side = _Reference(plan, info, fake, None, fake_real[0], cache, fake_real[1],
+                               needs=plan.fake_needs).side()
     else:
-        fake_side = _scan(fake, plan, "generated", plan.keep_items)
-    tracker = (nearest.NearestTracker(fake_side.kept_tensor(), opts.memo_neighbours)
-               if "memorisation" in names else None)
-    ref = _Reference(plan, info, real, stats, real_n, cache, tracker, reference)
+        fake_side = _scan(fake, plan, "generated", plan.fake_needs)
+    ref = _Reference(plan, info, real, stats, real_n, cache, reference, fake=fake_side)
     scores = Scores()
     for name in names:
         values, protocol = METRICS.get(name).compute(fake_side, ref, plan, info, Path(out_dir) if out_dir else None)
         scores.add(values, protocol)
-    if fake_side.stats is not None and fake_side.stats.dim:
+    if fake_side.stats.dim:
         scores.fake_stats = fake_side.stats
     return scores
 
 
 class _Reference:
-    """The real side, read at most once: statistics, features and the memorisation pass."""
+    """The real side, read at most once: the statistics the metrics declare over real data
+    (``needs``, by default the plan's ``real_needs``), each from its cache entry when every
+    one of them has one, else from one pass over ``real`` (which then fills the cache)."""
 
     def __init__(self, plan: _Plan, info: DataInfo, real: Iterable[Tensor] | None,
                  stats: FeatureStats | None, real_n: int | None, cache: StatsCache | None,
-                 tracker: nearest.NearestTracker | None = None, reference: Protocol | None = None):
+                 reference: Protocol | None = None, needs: tuple[Statistic, ...] | None = None,
+                 fake: _Side | None = None):
         self.plan, self.info, self.real, self.cache = plan, info, real, cache
         self.reference = dict(reference or {})
         self.given_stats = stats
         self.real_n = real_n if real_n is not None else (info.size or "all")
-        # Memorisation needs the real images themselves, so its pass cannot come from a cache.
-        self.tracker = tracker
+        self.needs = plan.real_needs if needs is None else needs
+        self.fake = fake  # the generated side, which some real statistics compare with
         self._side: _Side | None = None
 
-    def _key(self) -> Protocol:
-        key = _base_protocol(self.plan.extractor, tuple(self.info.shape))
-        key.update(data=self.info.name, n=self.real_n, **self.reference)
+    def _key(self, stat: Statistic) -> Protocol:
+        ext = self.plan.extractor if stat.reads != "items" else None
+        key = _base_protocol(ext, tuple(self.info.shape))
+        key.update(data=self.info.name, n=self.real_n, **self.reference, **stat.cache_key(self.plan))
         return key
 
+    def _use_cache(self) -> bool:
+        return self.cache is not None and bool(self.info.name)
+
     def side(self) -> _Side:
-        """Real features and statistics (from the cache when possible)."""
-        if self._side is not None:
-            return self._side
-        use_cache = self.cache is not None and bool(self.info.name)
-        # Memorisation needs the real images, AFD's ceiling their detections: no cache then.
-        if use_cache and self.tracker is None and self.plan.detector is None:
-            hit = self.cache.load(self._key(), need_features=self.plan.keep_features)
-            if hit is not None:
-                stats, feats = hit
-                feats = [torch.from_numpy(feats)] if feats is not None else []
-                self._side = _Side(stats=stats, n=stats.n, features=feats)
-                return self._side
+        """The real side's statistics (from the cache when possible)."""
+        if self._side is None:
+            self._side = self._cached() or self._scan()
+        return self._side
+
+    def try_side(self) -> _Side | None:
+        """The real side when the cache or the real data can give it, else None: for a
+        metric whose real side is optional (AFD's ceiling)."""
+        if self._side is None:
+            self._side = self._cached()
+            if self._side is None and self.real is not None:
+                self._side = self._scan()
+        return self._side
+
+    def _cached(self) -> _Side | None:
+        if not self._use_cache() or not self.needs or not all(s.cached for s in self.needs):
+            return None
+        side = None
+        # the entries of extractor statistics carry the extractor's protocol: read one first
+        for stat in sorted(self.needs, key=lambda s: s.reads == "items"):
+            hit = self.cache.load_arrays(self._key(stat))
+            if hit is None:
+                return None
+            arrays, protocol, n = hit
+            if side is None:
+                protocol.pop("cache_key", None)
+                side = _Side(protocol=protocol, n=n, item_shape=tuple(self.info.shape))
+            side.values[stat.name] = stat.load({**arrays, "n": np.int64(n)})
+        return side
+
+    def _scan(self) -> _Side:
         if self.real is None:
             raise DataError("these metrics need the real data (or a --stats file for FID alone), "
                             "but none was given")
-        side = _scan(self.real, self.plan, self.info.name or "real", 0, self.tracker)
+        side = _scan(self.real, self.plan, self.info.name or "real", self.needs, self.fake)
         self.real = None  # an iterable may not be readable twice
-        side.stats.protocol.update(self.reference)
-        if use_cache and side.stats.n >= 2 and self.plan.extractor is not None:
-            feats = side.feature_array().numpy() if self.plan.keep_features else None
-            self.cache.save(self._key(), side.stats, feats)
-        self._side = side
+        side.protocol.update(self.reference)
+        if self._use_cache() and side.n >= 2:
+            for stat in self.needs:
+                if stat.cached and side.values.get(stat.name) is not None:
+                    self.cache.save_arrays(self._key(stat), side.accumulators[stat.name].arrays(),
+                                           side.protocol, side.n)
         return side
 
     def stats(self) -> FeatureStats:
@@ -327,28 +373,31 @@ Result = tuple[dict[str, float], Protocol]
 
 @dataclass(frozen=True)
 class Metric:
-    """A metric: ``compute(fake, ref, plan, info, out) -> (values, protocol)`` and what it needs."""
+    """A metric: ``compute(fake, ref, plan, info, out) -> (values, protocol)`` and the
+    statistics it needs over the generated (``fake``) and the real (``real``) samples."""
 
     name: str
     compute: Callable[..., Result]
     data: tuple[str, ...]  # the kinds of data it applies to: "image", "vector"
-    needs: frozenset[str]  # "features" (of the samples), "real_features", "probs"
+    fake: tuple[Statistic, ...]
+    real: tuple[Statistic, ...]
     higher: tuple[str, ...]  # its output keys where a larger value is better
 
 
 METRICS: Registry[Metric] = Registry("metric")
 
 
-def metric(name: str, *, data: tuple[str, ...] = ("image",), needs: Iterable[str] = (),
-           higher: Iterable[str] = ()) -> Callable:
-    """Decorator: register ``compute`` as the metric ``name`` (for ``--metrics`` and
-    ``eval.metrics``). ``needs`` says what the passes over the samples keep for it:
-    ``features`` (the extractor's features, whose statistics FID reads), ``real_features``
-    (the real side's features too) or ``probs`` (class probabilities)."""
+def metric(name: str, *, data: tuple[str, ...] = ("image",), fake: Iterable[Statistic] = (),
+           real: Iterable[Statistic] = (), higher: Iterable[str] = ()) -> Callable:
+    """Decorator: register ``compute(fake, ref, plan, info, out)`` as the metric ``name`` (for
+    ``--metrics`` and ``eval.metrics``). ``fake`` and ``real`` declare the statistics
+    (:mod:`gankit.metrics.accumulate`) the passes accumulate for it over the generated samples
+    and over the real data; ``compute`` reads them as ``fake["probs"]`` and
+    ``ref.side()["probs"]`` (``ref.try_side()`` where the real side is optional). The
+    statistics cache follows from the declaration. Describe each output key in
+    :data:`gankit.metrics.describe.GLOSSARY`; ``higher`` names the keys where larger is better."""
     def deco(compute: Callable[..., Result]) -> Callable[..., Result]:
-        needed = frozenset(needs)
-        needed |= {"features"} if "real_features" in needed else set()
-        METRICS.add(name, Metric(name, compute, tuple(data), needed, tuple(higher)))
+        METRICS.add(name, Metric(name, compute, tuple(data), tuple(fake), tuple(real), tuple(higher)))
         return compute
 
     return deco
@@ -360,12 +409,48 @@ def metric_names(kind: str) -> tuple[str, ...]:
     return tuple(name for name, m in METRICS.items() if kind in m.data)
 
 
-def _needing(what: str) -> set[str]:
-    return {name for name, m in METRICS.items() if what in m.needs}
+class _FaceCount(Accumulator):
+    """How many items hold a face the anime face detector finds."""
+
+    def __init__(self, detector: Callable) -> None:
+        self.detector, self.count = detector, 0
+
+    def update(self, x: Tensor) -> None:
+        self.count += anime.count_faces(x, self.detector)
+
+    def result(self) -> int:
+        return self.count
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"faces": np.int64(self.count)}
+
+
+FACES = Statistic("faces", "items", lambda plan, fake: _FaceCount(plan.resource(FACES)),
+                  load=lambda arrays: int(arrays["faces"]),
+                  key=lambda plan: anime.detector_protocol(plan.resource(FACES)),
+                  prepare=lambda: anime.load_detector())
+
+
+class _Neighbours(Accumulator):
+    """The training images nearest to each kept generated sample (never cached: it depends
+    on the samples)."""
+
+    def __init__(self, samples: Tensor, neighbours: int) -> None:
+        self.tracker = nearest.NearestTracker(samples, neighbours)
+
+    def update(self, x: Tensor) -> None:
+        self.tracker.update(x)
+
+    def result(self) -> nearest.NearestTracker:
+        return self.tracker
+
+
+NEIGHBOURS = Statistic("neighbours", "items",
+                       lambda plan, fake: _Neighbours(fake[MEMO_SAMPLES.name], plan.opts.memo_neighbours))
 
 
 def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: Any) -> Protocol:
-    protocol = {k: v for k, v in fake.stats.protocol.items() if k not in ("data", "n")}
+    protocol = {k: v for k, v in fake.protocol.items() if k not in ("data", "n")}
     reference = UNKNOWN if is_unknown(real_protocol) else real_protocol.get("data", UNKNOWN)
     protocol.update(metric=metric, n_fake=fake.n, reference=reference,
                     n_real=real_protocol.get("n", UNKNOWN), **params)
@@ -374,14 +459,15 @@ def _pair_protocol(metric: str, fake: _Side, real_protocol: Protocol, **params: 
     return protocol
 
 
-@metric("toy", data=("vector",), higher=["modes", "modes_fair", "high_quality", "within_1std"])
+@metric("toy", data=("vector",), fake=[SAMPLES],
+        higher=["modes", "modes_fair", "high_quality", "within_1std"])
 def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     from gankit.data.toy import MIXTURES
 
     if info.name not in MIXTURES:
         raise DataError(f"toy metrics need one of the mixtures {', '.join(sorted(MIXTURES))}; "
                         f"the data is '{info.name}'")
-    samples = fake.kept_tensor()
+    samples = fake[SAMPLES.name]
     values = toy.toy_metrics(samples, info.name)
     if out is not None:
         title = (f"{info.name}: {values['modes']} modes ({values['modes_fair']} with a fair share), "
@@ -395,44 +481,50 @@ def _toy(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | 
             "within_1std": values["within_1std"], "beyond_10std": values["beyond_10std"]}, protocol
 
 
-@metric("fid", data=("image", "vector"), needs=["features"])
+@metric("fid", data=("image", "vector"), fake=[FEATURE_STATS], real=[FEATURE_STATS])
 def _fid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     real_stats = ref.stats()
     check_comparable(fake.stats, real_stats)
     value = frechet.frechet_distance(fake.stats.mean, fake.stats.cov, real_stats.mean, real_stats.cov)
-    return {"fid": value}, _pair_protocol("fid", fake, real_stats.protocol)
+    key = plan.extractor.fid_key  # named by its features: fid (Inception), fid_digits, ...
+    return {key: value}, _pair_protocol(key, fake, real_stats.protocol)
 
 
 def _real_features(fake: _Side, ref: _Reference) -> Tensor:
     real = ref.side()
     check_comparable(fake.stats, real.stats)
-    return real.feature_array()
+    return real[FEATURES.name]
 
 
-@metric("kid", data=("image", "vector"), needs=["real_features"])
+# the feature metrics read the features themselves, and their statistics for the check
+# that both sides were measured alike
+FEATURE_ROWS = (FEATURE_STATS, FEATURES)
+
+
+@metric("kid", data=("image", "vector"), fake=FEATURE_ROWS, real=FEATURE_ROWS)
 def _kid(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     o = plan.opts
-    mean, std = mmd.kid(fake.feature_array(), _real_features(fake, ref), o.kid_subsets,
+    mean, std = mmd.kid(fake[FEATURES.name], _real_features(fake, ref), o.kid_subsets,
                         o.kid_subset_size, o.seed)
     return {"kid": mean, "kid_std": std}, _pair_protocol(
-        "kid", fake, ref.side().stats.protocol, subsets=o.kid_subsets,
+        "kid", fake, ref.side().protocol, subsets=o.kid_subsets,
         subset_size=o.kid_subset_size, seed=o.seed)
 
 
-
-def _probs(fake: _Side, plan: _Plan) -> Tensor:
-    if not fake.probs:
+def _probs(side: _Side, plan: _Plan) -> Tensor:
+    probs = side[PROBS.name]
+    if probs is None:
         raise ConfigError(f"the '{plan.extractor.name}' extractor returned no class probabilities")
-    return torch.cat(fake.probs)
+    return probs
 
 
 def _single_protocol(metric: str, fake: _Side, **params: Any) -> Protocol:
-    protocol = {k: v for k, v in fake.stats.protocol.items() if k not in ("data", "n")}
+    protocol = {k: v for k, v in fake.protocol.items() if k not in ("data", "n")}
     protocol.update(metric=metric, n_fake=fake.n, **params)
     return protocol
 
 
-@metric("is", needs=["probs"], higher=["is", "classifier_score"])
+@metric("is", fake=[PROBS], higher=["is", "classifier_score"])
 def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     """The Inception Score when the classifier is Inception; under any other classifier the
     same formula is a 'classifier score', named so that it is never read as a published IS."""
@@ -444,25 +536,27 @@ def _is(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | N
         name, fake, splits=splits, classifier=f"{plan.extractor.name} ({probs.shape[1]} classes)")
 
 
-@metric("pr", data=("image", "vector"), needs=["real_features"], higher=["precision", "recall"])
+@metric("pr", data=("image", "vector"), fake=FEATURE_ROWS, real=FEATURE_ROWS,
+        higher=["precision", "recall"])
 def _pr(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = prdc.precision_recall(_real_features(fake, ref), fake.feature_array(), plan.opts.pr_k)
-    return values, _pair_protocol("pr", fake, ref.side().stats.protocol, k=plan.opts.pr_k)
+    values = prdc.precision_recall(_real_features(fake, ref), fake[FEATURES.name], plan.opts.pr_k)
+    return values, _pair_protocol("pr", fake, ref.side().protocol, k=plan.opts.pr_k)
 
 
-@metric("dc", data=("image", "vector"), needs=["real_features"], higher=["density", "coverage"])
+@metric("dc", data=("image", "vector"), fake=FEATURE_ROWS, real=FEATURE_ROWS,
+        higher=["density", "coverage"])
 def _dc(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = prdc.density_coverage(_real_features(fake, ref), fake.feature_array(), plan.opts.dc_k)
-    return values, _pair_protocol("dc", fake, ref.side().stats.protocol, k=plan.opts.dc_k)
+    values = prdc.density_coverage(_real_features(fake, ref), fake[FEATURES.name], plan.opts.dc_k)
+    return values, _pair_protocol("dc", fake, ref.side().protocol, k=plan.opts.dc_k)
 
 
-@metric("quality", needs=["probs"], higher=["confidence", "diversity"])
+@metric("quality", fake=[PROBS], higher=["confidence", "diversity"])
 def _quality(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     values = classifier.classifier_quality_diversity(_probs(fake, plan))
     return values, _single_protocol("quality", fake)
 
 
-@metric("modes", needs=["probs"], higher=["modes"])
+@metric("modes", fake=[PROBS], higher=["modes"])
 def _modes(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
     probs = _probs(fake, plan)
     counts = classifier.mode_counts(probs.argmax(1), probs.shape[1])
@@ -470,12 +564,28 @@ def _modes(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path 
             _single_protocol("modes", fake, n_modes=probs.shape[1]))
 
 
-@metric("memorisation", higher=["nn_min", "nn_median"])
+# A sample counts as read when the classifier's largest class probability reaches this.
+READ_P = 0.9
+
+
+@metric("readable", fake=[PROBS], real=[PROBS], higher=["readable"])
+def _readable(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
+    """The share of samples the classifier reads with p >= READ_P; the real images' share
+    (``readable_real``) is its ceiling, measured alike when the real data can be read."""
+    values = {"readable": float((_probs(fake, plan).max(1).values >= READ_P).double().mean())}
+    protocol = _single_protocol("readable", fake, threshold=READ_P)
+    real = ref.try_side()
+    if real is not None:
+        values["readable_real"] = float((_probs(real, plan).max(1).values >= READ_P).double().mean())
+        protocol["n_real"] = real.n
+    return values, protocol
+
+
+@metric("memorisation", fake=[MEMO_SAMPLES], real=[NEIGHBOURS], higher=["nn_min", "nn_median"])
 def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
                   out: Path | None) -> Result:
     o = plan.opts
-    samples, tracker = fake.kept_tensor(), ref.tracker
-    ref.side()
+    samples, tracker = fake[MEMO_SAMPLES.name], ref.side()[NEIGHBOURS.name]
     values = nearest.summarise(samples, tracker, o.memo_ratio,
                                     out / "closest_pairs.png" if out and samples.ndim == 4 else None)
     protocol = {"metric": "memorisation", "distance": "rms-pixel", "neighbours": o.memo_neighbours,
@@ -484,13 +594,13 @@ def _memorisation(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo,
     return values, protocol
 
 
-@metric("afd", higher=["afd"])
+@metric("afd", fake=[FACES], real=[FACES], higher=["afd"])
 def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | None) -> Result:
-    values = {"afd": fake.faces / fake.n}
-    protocol = {"metric": "afd", **anime.detector_protocol(plan.detector), "n_fake": fake.n}
-    if ref.real is not None or ref._side is not None:  # the real side was (or can be) scanned
-        real = ref.side()
-        values["afd_real"] = real.faces / real.n  # the ceiling, by the same protocol
+    values = {"afd": fake[FACES.name] / fake.n}
+    protocol = {"metric": "afd", **anime.detector_protocol(plan.resource(FACES)), "n_fake": fake.n}
+    real = ref.try_side()
+    if real is not None:
+        values["afd_real"] = real[FACES.name] / real.n  # the ceiling, by the same protocol
         protocol["n_real"] = real.n
     else:
         protocol["ceiling"] = "not measured: no real images were given"
@@ -498,12 +608,15 @@ def _afd(fake: _Side, ref: _Reference, plan: _Plan, info: DataInfo, out: Path | 
 
 
 def check_metric_names(names: Iterable[str], info: DataInfo) -> list[str]:
-    """Resolve ``names`` for ``info``'s data and load what they need that can be missing or
-    broken without weights (the AFD detector, self-checked), so that a run fails at start-up,
-    not at its first evaluation hours in. Returns the canonical names."""
+    """Resolve ``names`` for ``info``'s data and load what their statistics need that can be
+    missing or broken without weights (the AFD detector, self-checked), so that a run fails at
+    start-up, not at its first evaluation hours in. Returns the canonical names."""
     resolved = resolve_names(names, info)
-    if "afd" in resolved:
-        anime.load_detector()
+    for name in resolved:
+        m = METRICS.get(name)
+        for stat in m.fake + m.real:
+            if stat.prepare is not None:
+                stat.prepare()
     return resolved
 
 

@@ -200,41 +200,11 @@ def cyclegan_scores(model, a: Tensor, b: Tensor, extractor: Extractor | None = N
         return scores
     feats = {k: extract(extractor, v) for k, v in
              {"a": a, "b": b, "fake_a": fake_a, "fake_b": fake_b}.items()}
-    scores["fid/AtoB"] = fid_of_features(feats["fake_b"][0], feats["b"][0])
-    scores["fid/BtoA"] = fid_of_features(feats["fake_a"][0], feats["a"][0])
+    fid = extractor.fid_key  # named by its features: fid_digits on the built-in digits
+    scores[f"{fid}/AtoB"] = fid_of_features(feats["fake_b"][0], feats["b"][0])
+    scores[f"{fid}/BtoA"] = fid_of_features(feats["fake_a"][0], feats["a"][0])
     if y is not None and feats["a"][1] is not None:
         for name in ("a", "b", "fake_a", "fake_b"):
             label = {"a": "real_A", "b": "real_B", "fake_a": "BtoA", "fake_b": "AtoB"}[name]
             scores[f"keep_class/{label}"] = class_agreement(feats[name][1], y)
     return scores
-
-
-# ---- a whole run -------------------------------------------------------------------------------
-def evaluate_run(run, n_per_class: int = 500, seed: int = 0) -> dict[str, float]:
-    """The metrics above for a loaded run (:func:`gankit.api.load_run`), on its own data:
-    conditional GANs on the training images, pix2pix and CycleGAN on the held-out part."""
-    from gankit.metrics.extractors import build_extractor
-
-    cfg, model, info = run.cfg, run.model, run.info
-    kind = cfg.model.kind
-    if kind == "pix2pix":
-        from gankit.data import held_out_tensors
-
-        test = held_out_tensors(cfg.data, cfg.train.seed)
-        return pix2pix_scores(model, test["a"], test["b"])
-    image_info = type(info)("image", info.shape, name=info.name)
-    extractor = build_extractor(cfg.eval.extractor, image_info)
-    if kind == "cyclegan":
-        from gankit.data.paired import unpaired_held_out
-
-        test = unpaired_held_out(cfg.data, info.shape[0])
-        return cyclegan_scores(model, test["a"], test["b"], extractor, test.get("y"))
-    if kind == "gan" and cfg.data.condition != "none":
-        from gankit.data import load_tensors
-
-        tensors, _, _ = load_tensors(cfg.data, cfg.train.seed)
-        if tensors is None:
-            raise ConfigError("conditional metrics need the data in memory; set data.resident=yes")
-        return conditional_scores(model, tensors["x"], tensors["y"], extractor, n_per_class, seed)
-    raise ConfigError(f"no conditional metrics for model kind '{kind}' with "
-                      f"data.condition={cfg.data.condition}")

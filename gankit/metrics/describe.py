@@ -1,6 +1,6 @@
 """Scores as a person reads them: name, value, how it was measured, which way is better.
 
-    fid  11.4  (FID; digit features; 10,000 generated vs 4,500 real; real vs real 0.9; lower is better)
+    fid_digits  11.4  (digit FID; digit features; 10,000 generated vs 4,500 real; real vs real 0.9; lower is better)
 
 Each output key is looked up in :data:`GLOSSARY` by its full name, then by its name before a
 ``/`` (``intra_fid/zero`` is an ``intra_fid``), then by its longest listed prefix
@@ -9,7 +9,7 @@ Each output key is looked up in :data:`GLOSSARY` by its full name, then by its n
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from gankit.metrics.protocol import Protocol
 
@@ -24,7 +24,11 @@ class Entry(NamedTuple):
 
 GLOSSARY: dict[str, Entry] = {
     "fid": Entry("FID", LOWER, "Frechet distance between Gaussians fitted to the features of "
-                 "generated and real items; 0 for identical statistics"),
+                 "generated and real items, in Inception-v3's features (the published FID) for "
+                 "images; 0 for identical statistics"),
+    "fid_digits": Entry("digit FID", LOWER, "the same distance in the features of "
+                        "gankit's digit classifier (28x28 digits, --extractor digits): not "
+                        "comparable with Inception FID"),
     "kid": Entry("KID", LOWER, "kernel (polynomial) MMD between generated and real features, "
                  "averaged over random subsets; unbiased, so it can dip below 0"),
     "is": Entry("Inception Score", HIGHER, "exp E[KL(p(y|x) || p(y))] under Inception's own "
@@ -38,6 +42,10 @@ GLOSSARY: dict[str, Entry] = {
                      "scaled so that real data scores about 1"),
     "coverage": Entry("coverage", HIGHER, "share of real items with a generated item in their neighbourhood"),
     "confidence": Entry("classifier confidence", HIGHER, "mean top-class probability of the samples"),
+    "readable": Entry("share read", HIGHER, "share of samples whose largest class probability "
+                      "under the classifier (the digit classifier on digits) is at least 0.9"),
+    "readable_real": Entry("share of real items read", NEITHER, "the same on the real data: "
+                           "readable's ceiling"),
     "entropy": Entry("per-sample class entropy", LOWER, "mean entropy of p(y|x) in nats"),
     "diversity": Entry("class diversity", HIGHER, "entropy of the mean class distribution, in "
                        "nats (at most diversity_max)"),
@@ -134,7 +142,8 @@ def _count(value) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-EXTRACTORS = {"digit-cnn": "digit features", "inception-v3-tf": "Inception features",
+DIGIT_EXTRACTOR = "digit-cnn"
+EXTRACTORS = {DIGIT_EXTRACTOR: "digit features", "inception-v3-tf": "Inception features",
               "identity": "raw values"}
 
 
@@ -190,3 +199,20 @@ def explain() -> str:
               "compare two scores only when that matches. Real reference items are a seeded "
               "random subset, stratified by class (--n-real), recorded in metrics.jsonl."]
     return "\n".join(lines)
+
+
+def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A ``metrics.jsonl`` record with its keys as this version names them. Before FID was
+    named by its features, an FID in the digit classifier's features was stored as ``fid``;
+    its stored protocol says which features it was measured in, and ``fid`` measured in
+    ``digit-cnn`` features is read as ``fid_digits``. A record without a protocol says
+    nothing about its features and is left as it is."""
+    protocol = (record.get("protocol") or {}).get("fid")
+    if "metrics/fid" not in record or not isinstance(protocol, dict):
+        return record
+    if protocol.get("extractor") != DIGIT_EXTRACTOR:
+        return record
+    out = {("metrics/fid_digits" if k == "metrics/fid" else k): v for k, v in record.items()}
+    protocols = {("fid_digits" if k == "fid" else k): v for k, v in record["protocol"].items()}
+    out["protocol"] = {**protocols, "fid_digits": {**protocol, "metric": "fid_digits"}}
+    return out

@@ -134,10 +134,10 @@ def plain_objective(cfg, kind: str) -> AdversarialLoss:
 
 def check_no_training_metrics(cfg, kind: str) -> None:
     """The trainer's metrics compare samples with ``x`` batches; translation models have
-    neither, and are measured by :mod:`gankit.metrics.conditional` after training."""
+    neither, and are measured after training (``gankit eval``: :mod:`gankit.metrics.runs`)."""
     if cfg.eval.metrics:
         raise ConfigError(f"{kind} runs are measured after training (python benchmarks/conditional.py "
-                          "or gankit.metrics.conditional.evaluate_run); leave eval.metrics empty")
+                          "or gankit eval RUN); leave eval.metrics empty")
 
 
 def check_net_names(cfg, generators: tuple[str, ...], kind: str) -> str:

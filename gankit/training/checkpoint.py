@@ -17,6 +17,7 @@ import torch
 import gankit
 from gankit.checkpoint_format import FORMAT, REQUIRED, load_checkpoint  # noqa: F401  (read side, re-exported)
 from gankit.errors import CheckpointError
+from gankit.training.files import remove_stale_temporaries, replacing, translated  # noqa: F401  (re-exported)
 
 
 SLOW_SAVE_ENV = "GANKIT_TEST_SLOW_SAVE"  # test-only: seconds to sleep per write call
@@ -62,73 +63,30 @@ def _writer(f):
     return _SlowWriter(f, delay) if delay > 0 else f
 
 
-def _fsync_dir(folder: Path) -> None:
-    # the rename lives in the folder's entries: without this a power cut may forget it
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. a platform without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    Whatever happens meanwhile (kill -9, a full disk), ``path`` holds either the old or the
-    new checkpoint, never a mix; a failed write removes its temporary file and re-raises.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            out = _ErrorKeeper(_writer(f))
-            try:
-                torch.save(obj, out)
-            except Exception:
-                if out.error is not None:
-                    raise out.error from None
-                raise
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def remove_stale_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporary files of writes that a killed process never finished (call it
-    only while holding the run's lock: a live writer's file would go too)."""
-    removed = []
-    for tmp in Path(folder).glob(".*.tmp"):
+    """``torch.save`` through :func:`gankit.training.files.replacing`: whatever happens
+    meanwhile (kill -9, a full disk), ``path`` holds either the old or the new checkpoint,
+    never a mix; a failed write removes its temporary file and re-raises the disk's error."""
+    with replacing(Path(path)) as tmp, open(tmp, "wb") as f:
+        out = _ErrorKeeper(_writer(f))
         try:
-            tmp.unlink()
-            removed.append(tmp)
-        except OSError:
-            pass
-    return removed
+            torch.save(obj, out)
+        except Exception:
+            if out.error is not None:
+                raise out.error from None
+            raise
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: Path, run_dir: Path, saved_step: int | None) -> None:
     """:func:`atomic_save` whose failures (disk full, I/O error) are one-line errors that say
     which checkpoint survives and how to continue."""
-    try:
+    if saved_step is not None:
+        then = f"the previous checkpoint (step {saved_step}) is intact; free space or fix the " \
+               f"disk, then continue with: gankit train --resume {run_dir}"
+    else:
+        then = "no earlier checkpoint exists; free space or fix the disk and train again"
+    with translated(path, then, "checkpoint ", CheckpointError):
         atomic_save(ckpt, path)
-    except OSError as e:
-        reason = e.strerror or str(e) or type(e).__name__
-        if saved_step is not None:
-            then = f"the previous checkpoint (step {saved_step}) is intact; free space or fix the " \
-                   f"disk, then continue with: gankit train --resume {run_dir}"
-        else:
-            then = "no earlier checkpoint exists; free space or fix the disk and train again"
-        raise CheckpointError(f"could not write checkpoint '{path}' ({reason}); {then}") from None
 
 
 def resume_point(run_dir: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:

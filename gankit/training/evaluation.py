@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 
 from gankit import distributed
-from gankit.training.checkpoint import atomic_save, make_checkpoint
+from gankit.training.checkpoint import make_checkpoint, save_checkpoint
 
 
 def _decode_shared(model, inputs: dict[str, torch.Tensor], n: int, use_ema: bool) -> torch.Tensor:
@@ -85,5 +85,6 @@ def evaluate_during_training(trainer) -> dict[str, float]:
             trainer.best_value = value
             ckpt = make_checkpoint(trainer.model, trainer.source, trainer.step, trainer.phase,
                                    {**trainer.checkpoint_extra(), "best": {best: value}})
-            atomic_save(ckpt, trainer.run_dir / "checkpoints" / "best.pt")
+            save_checkpoint(ckpt, trainer.run_dir / "checkpoints" / "best.pt", trainer.run_dir,
+                            trainer.saved_step)
     return results

@@ -137,7 +137,7 @@ def claim_run_dir(run_dir: str | Path, create: bool) -> bool:
     Every failure is a one-line :class:`GankitError`. Returns False, locking nothing, when
     ``create`` is off and the folder does not exist (the missing checkpoint is reported by
     whoever loads it)."""
-    from gankit.training.checkpoint import remove_stale_temporaries
+    from gankit.training.files import remove_stale_temporaries
 
     run_dir = Path(run_dir)
     if not create and not run_dir.is_dir():
@@ -158,5 +158,6 @@ def claim_run_dir(run_dir: str | Path, create: bool) -> bool:
         where = f" at '{e.filename}'" if e.filename else ""
         raise GankitError(f"cannot write to run folder '{run_dir}' ({e.strerror or e}{where}); "
                           "choose a writable --out or fix the folder's permissions") from None
-    remove_stale_temporaries(checkpoints)
+    for folder in (run_dir, checkpoints, run_dir / "samples"):  # every folder the trainer writes
+        remove_stale_temporaries(folder)
     return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any, TextIO
 import torch
 
 from gankit import distributed
+from gankit.training.files import append_line, reason
 
 
 class _Rows:
@@ -157,17 +158,18 @@ class RunLogger:
                 self._tb = SummaryWriter(str(run_dir / "tb"))
             except ImportError:  # tensorboard is optional: JSONL is the record of truth
                 self._tb = None
+            except OSError as e:  # its folder cannot be made: the run goes on without it
+                print(f"note: no TensorBoard mirror in '{run_dir / 'tb'}' ({reason(e)})", file=sys.stderr)
 
     def write(self, record: dict[str, Any], file: str = "log.jsonl") -> None:
         if not self.enabled:
             return
-        with open(self.run_dir / file, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_line(self.run_dir / file, json.dumps(record))  # whole records only
         if self._tb is not None:
             step = record.get("step", 0)
-            for k, v in record.items():
-                if k not in NOT_SCALARS and _is_number(v) and math.isfinite(v):
-                    self._tb.add_scalar(k, v, step)
+            scalars = [(k, v) for k, v in record.items()
+                       if k not in NOT_SCALARS and _is_number(v) and math.isfinite(v)]
+            self._mirror(lambda tb: [tb.add_scalar(k, v, step) for k, v in scalars])
 
     def image(self, tag: str, path: Path, step: int) -> None:
         """Mirror a picture written to ``path`` (a sample grid) to TensorBoard's images tab."""
@@ -178,11 +180,22 @@ class RunLogger:
 
         with Image.open(path) as im:
             arr = np.asarray(im.convert("RGB"))
-        self._tb.add_image(tag, arr, step, dataformats="HWC")
+        self._mirror(lambda tb: tb.add_image(tag, arr, step, dataformats="HWC"))
+
+    def _mirror(self, write) -> None:
+        """A TensorBoard write. It is a mirror of the JSONL: if its folder fails (a full disk,
+        seen by its writer thread and raised at a later call) it stops with a note, and the
+        JSONL and checkpoints, whose own writes report the disk, go on."""
+        try:
+            write(self._tb)
+        except OSError as e:
+            self._tb = None  # closing it would raise the same error again
+            print(f"note: the TensorBoard mirror in '{self.run_dir / 'tb'}' stopped ({reason(e)}); "
+                  "log.jsonl and metrics.jsonl go on", file=sys.stderr)
 
     def close(self) -> None:
         if self._tb is not None:
-            self._tb.close()
+            self._mirror(lambda tb: tb.close())
 
 
 # bookkeeping fields of a record: kept in the JSONL, not charted in TensorBoard
@@ -202,47 +215,151 @@ def _duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+class _Smoothed:
+    """An exponential moving average with the start-up bias removed (tqdm's ``EMA``, the
+    same ``smoothing`` meaning: the weight of the newest value)."""
+
+    def __init__(self, smoothing: float = 0.3):
+        self.alpha, self.last, self.calls = smoothing, 0.0, 0
+
+    def add(self, x: float) -> None:
+        self.last = self.alpha * x + (1 - self.alpha) * self.last
+        self.calls += 1
+
+    def value(self) -> float:
+        return self.last / (1 - (1 - self.alpha) ** self.calls) if self.calls else 0.0
+
+
+class _AboveBar:
+    """``sys.stdout`` / ``sys.stderr`` while the bar is drawn on the same terminal: each whole
+    line is written above the bar (cleared, then redrawn), so a warning or a note is never
+    cut into by the bar."""
+
+    def __init__(self, stream: TextIO, bar):
+        self.stream, self.bar, self.pending = stream, bar, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        if "\n" in self.pending:
+            lines, _, self.pending = self.pending.rpartition("\n")
+            self.bar.clear()
+            self.stream.write(lines + "\n")
+            self.stream.flush()
+            self.bar.refresh()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.pending:
+            self.stream.write(self.pending)
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 class Progress:
-    """A one-line progress display: step, current rate, elapsed time, ETA and the losses.
+    """Training progress, on rank 0: a tqdm bar on a terminal, one plain line per log tick
+    into a file or a pipe (a log stays a list of lines).
 
-    The rate is over the last log interval, not since the start: a stall or a slow start-up
-    would otherwise be averaged into every later reading. On a terminal the line is redrawn
-    in place and cut to the terminal's width; into a file it is one line per update."""
+    The rate, and so the ETA, is smoothed as tqdm smooths it: exponential averages of the
+    steps and of the seconds between updates (``smoothing`` 0.3), so one slow interval (an
+    evaluation, a checkpoint, a slow start) moves it part of the way, not all of it. While
+    the bar is drawn, lines printed to stdout or stderr on the terminal (warnings, notes) go
+    above it."""
 
-    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None):
-        self.total, self.enabled = total, enabled
+    def __init__(self, total: int, enabled: bool, stream: TextIO | None = None,
+                 smoothing: float = 0.3):
+        self.total, self.enabled, self.smoothing = total, enabled, smoothing
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
-        self.start(0)
+        self.bar, self._redirected = None, []
+        self._mark(0)
 
-    def start(self, step: int) -> None:
+    def _mark(self, step: int) -> None:
         self._t0 = self._t_mark = time.perf_counter()
         self._s_mark = step
+        self._steps, self._seconds = _Smoothed(self.smoothing), _Smoothed(self.smoothing)
+
+    def start(self, step: int) -> None:
+        """Begin at ``step`` (a resumed run's): the clock starts, the bar is drawn."""
+        self._mark(step)
+        if self.enabled and self.tty and self.bar is None:
+            from tqdm import tqdm
+
+            # a terminal that reports no size (a bare pty) would get no bar: 80 x 24 then
+            width = {"dynamic_ncols": True} if _columns(self.stream) > 0 else {"ncols": 80, "nrows": 24}
+            self.bar = tqdm(total=self.total, initial=step, file=self.stream, desc="train", unit="step",
+                            smoothing=self.smoothing, **width)
+            for name in ("stdout", "stderr"):
+                stream = getattr(sys, name)
+                if stream is self.stream or _isatty(stream):  # the bar's terminal
+                    self._redirected.append((name, stream))
+                    setattr(sys, name, _AboveBar(stream, self.bar))
+
+    def advance(self, step: int) -> None:
+        """Every step: the bar moves (tqdm redraws it at most ten times a second)."""
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
 
     def rate(self, step: int) -> float:
         """Steps per second since the last :meth:`update` (or :meth:`start`)."""
         dt = time.perf_counter() - self._t_mark
         return (step - self._s_mark) / dt if dt > 0 else 0.0
 
+    def smoothed_rate(self) -> float:
+        seconds = self._seconds.value()
+        return self._steps.value() / seconds if seconds > 0 else 0.0
+
     def line(self, step: int, values: dict[str, float], rate: float, elapsed: float) -> str:
         eta = (self.total - step) / rate if rate > 0 else float("nan")
-        losses = " ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(values.items()) if k.startswith("loss/"))
         return (f"step {step}/{self.total} | {rate:.1f} steps/s | {_duration(elapsed)} elapsed, "
-                f"ETA {_duration(eta)} | loss {losses}")
+                f"ETA {_duration(eta)} | loss {_losses(values)}")
 
     def update(self, step: int, values: dict[str, float]) -> None:
+        """A log tick: the losses on the bar, or a plain line with the smoothed rate."""
         if not self.enabled:
             return
         now = time.perf_counter()
-        line = self.line(step, values, self.rate(step), now - self._t0)
+        self._steps.add(step - self._s_mark)
+        self._seconds.add(now - self._t_mark)
         self._t_mark, self._s_mark = now, step
-        if self.tty:
-            width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)  # the last column wraps
-            self.stream.write("\r" + line[:width].ljust(width))
-        else:
-            self.stream.write(line + "\n")
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"loss {_losses(values)}", refresh=False)
+            self.advance(step)
+            self.bar.refresh()
+            return
+        self.stream.write(self.line(step, values, self.smoothed_rate(), now - self._t0) + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
+        for name, stream in reversed(self._redirected):
+            current = getattr(sys, name)
+            if isinstance(current, _AboveBar):  # not replaced again meanwhile
+                current.finish()
+                setattr(sys, name, stream)
+        self._redirected = []
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _losses(values: dict[str, float]) -> str:
+    return " ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(values.items()) if k.startswith("loss/"))
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        return False
+
+
+def _columns(stream) -> int:
+    """The width of the terminal ``stream`` writes to; 0 when it says none."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, ValueError, OSError):
+        return 0

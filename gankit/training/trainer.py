@@ -12,6 +12,8 @@ at a step boundary.
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import signal
 import time
 from pathlib import Path
@@ -28,7 +30,7 @@ from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import describe_amp, resolve_amp, tune_allocator
-from gankit.training import lock
+from gankit.training import files, lock
 from gankit.training.checkpoint import (load_checkpoint, make_checkpoint, restore, save_checkpoint, seed_rngs,
                                         set_rng_state)
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
@@ -107,6 +109,14 @@ def _missing_folders(path: Path) -> list[Path]:
         missing.append(path)
         path = path.parent
     return missing
+
+
+def _record_step(line: str) -> float:
+    """A JSONL record's step; infinite for a line that is not a whole record."""
+    try:
+        return float(json.loads(line)["step"])
+    except (ValueError, TypeError, KeyError):
+        return math.inf
 
 
 class Trainer:
@@ -226,7 +236,18 @@ class Trainer:
         if self.main:
             # which precision train.amp stood for on this machine (a resume may take another)
             line = describe_amp(self.cfg.train.amp, self.amp, self.device.type)
-            (self.run_dir / "config.yaml").write_text(dump_yaml(self.cfg) + f"# {line}\n")
+            path = self.run_dir / "config.yaml"
+            with self.writing(path), files.replacing(path) as tmp:
+                tmp.write_text(dump_yaml(self.cfg) + f"# {line}\n")
+            self._drop_records_after(self.step)
+
+    def _drop_records_after(self, step: int) -> None:
+        """The records a killed run wrote after the checkpoint this run starts from (step 0
+        without one), and a half-written last line: the resumed run writes those steps again."""
+        for name in ("log.jsonl", "metrics.jsonl"):
+            path = self.run_dir / name
+            with self.writing(path):
+                files.keep_lines(path, lambda line: _record_step(line) <= step)
 
     def _best_so_far(self, ckpt: dict[str, Any] | None) -> float | None:
         """The ``eval.best`` score of the run being resumed, so that a resumed run replaces
@@ -267,6 +288,8 @@ class Trainer:
         self.progress.start(self.step)
         try:
             self.run_steps(self.cfg.train.steps - self.step)
+            if self.running.pending():  # the last step is logged whatever train.log_every is
+                self.log()
             self.save()
             if self.main:
                 self.write_samples("final")
@@ -344,6 +367,7 @@ class Trainer:
 
     def _after_step(self) -> None:
         t, s = self.cfg.train, self.step
+        self.progress.advance(s)
         if s % t.log_every == 0:
             self.log()
         elif any(every and s % every == 0 for every in (t.sample_every, self.cfg.eval.every, t.ckpt_every)):
@@ -361,7 +385,7 @@ class Trainer:
         if bad:
             where = (f"the last good checkpoint is {self.ckpt_path} (step {self.saved_step})"
                      if self.saved_step is not None else "no checkpoint had been written yet")
-            self.logger.write({"step": self.step, "event": "diverged", "keys": bad})  # for gankit runs
+            self.record({"step": self.step, "event": "diverged", "keys": bad})  # for gankit runs
             raise TrainingDiverged(
                 f"{', '.join(bad)} became non-finite by step {self.step}; training stopped and "
                 f"{where}; lower optim.lr_d / optim.lr_g or add a penalty (loss.penalty=gp)"
@@ -370,7 +394,7 @@ class Trainer:
                   "time": time.time()}  # time: for reports' run time (JSONL only, not TensorBoard)
         if hasattr(self.source, "log_values"):  # e.g. data/skipped under data.on_bad=skip
             record.update(self.source.log_values())
-        self.logger.write(record)
+        self.record(record)
         self.progress.update(self.step, values)
 
     # ---- side effects --------------------------------------------------------------------
@@ -384,6 +408,16 @@ class Trainer:
         self.saved_step = self.step
         distributed.barrier()
 
+    def writing(self, path: Path):
+        """The context every write of the trainer runs in: a full disk or an unwritable
+        folder stops the run with one line that names the file and what survived."""
+        return files.translated(path, f"free space or fix the folder; {self._kept_checkpoint()}")
+
+    def record(self, record: dict[str, Any], file: str = "log.jsonl") -> None:
+        """Append one JSONL record (whole or not at all) to ``file`` of the run folder."""
+        with self.writing(self.run_dir / file):
+            self.logger.write(record, file)
+
     def _kept_checkpoint(self) -> str:
         if self.saved_step is None:
             return "no checkpoint had been written yet"
@@ -391,11 +425,12 @@ class Trainer:
                 f"gankit train --resume {self.run_dir}")
 
     def write_samples(self, name: str) -> None:
-        from gankit.viz import grid_layout, save_samples
+        from gankit.viz import grid_layout, sample_suffix, save_samples
 
         samples = self.model.decode(self.fixed, use_ema=self.cfg.train.ema > 0).float().cpu()
-        path = save_samples(samples, self.info, self.run_dir / "samples" / f"{name}.png",
-                            **grid_layout(self.model))
+        path = self.run_dir / "samples" / f"{name}{sample_suffix(self.info)}"
+        with self.writing(path), files.replacing(path, suffix=True) as tmp:
+            save_samples(samples, self.info, tmp, **grid_layout(self.model))
         if path.suffix == ".png":
             self.logger.image("samples", path, self.step)
 
@@ -410,8 +445,8 @@ class Trainer:
             return {}
         results = evaluate_during_training(self)
         if results and self.main:
-            self.logger.write({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
-                               "final": final, "protocol": results.protocols()}, file="metrics.jsonl")
+            self.record({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
+                         "final": final, "protocol": results.protocols()}, file="metrics.jsonl")
         return results
 
     # ---- signals -------------------------------------------------------------------------

@@ -120,15 +120,22 @@ def save_scatter(points: torch.Tensor, path: Path, reference: torch.Tensor | Non
     return path
 
 
+def sample_suffix(info) -> str:
+    """The suffix of the file :func:`save_samples` writes for this data: sentences are text,
+    everything else a picture."""
+    return ".txt" if info.kind == "sequence" else ".png"
+
+
 def save_samples(samples: torch.Tensor, info, path: Path, **layout) -> Path:
     """A grid for images (``layout`` from :func:`grid_layout`), a scatter (over the true
-    modes of a toy mixture) for vectors."""
+    modes of a toy mixture) for vectors, sentences for sequences (``path`` takes
+    :func:`sample_suffix`)."""
     if samples.dim() == 4:
         return save_grid(samples, path, **layout)
     if info.kind == "sequence":  # sentences, not points
         from gankit.data.text import write_sentences
 
-        return write_sentences(samples, info.vocab, Path(path).with_suffix(".txt"))
+        return write_sentences(samples, info.vocab, Path(path).with_suffix(sample_suffix(info)))
     reference = None
     from gankit.data.toy import MIXTURES
 

@@ -189,7 +189,10 @@ def read_run(path: str | Path) -> Run:
         config = yaml.safe_load(cfg_file.read_text()) or {}
     except yaml.YAMLError as e:
         raise GankitError(f"{cfg_file} is not valid YAML ({e.__class__.__name__}); fix or restore it") from None
-    return Run(path, config, _read_jsonl(path / "log.jsonl"), _read_jsonl(path / "metrics.jsonl"))
+    from gankit.metrics.describe import upgrade_record  # an older run's digit FID is fid_digits
+
+    metrics = [upgrade_record(r) for r in _read_jsonl(path / "metrics.jsonl")]
+    return Run(path, config, _read_jsonl(path / "log.jsonl"), metrics)
 
 
 def find_runs(root: str | Path) -> list[Path]:

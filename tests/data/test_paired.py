@@ -88,6 +88,35 @@ def make_unpaired(root, n_a, n_b):
         save_gray(root / "trainB" / f"b{i}.png", np.full((8, 8), 100 + i))
 
 
+def test_unpaired_sets_are_a_source_kind_that_builds_its_batch_source(tmp_path, monkeypatch):
+    from gankit.data import sources
+
+    make_unpaired(tmp_path, 3, 4)
+    folder = data_cfg(source=tmp_path, layout="unpaired", image_size=8, batch_size=2)
+    assert sources.source_for(folder).name == "unpaired"  # not the image folder kind
+    assert sources.source_for(data_cfg(source="mnist5k_thick")).name == "unpaired"
+    assert sources.source_for(data_cfg(source="mnist5k_edges")).name == "paired"
+    names = sources.builtin_names()
+    assert names.index("mnist5k_edges") + 1 == names.index("mnist5k_thick")  # listed as before
+    with pytest.raises(ConfigError, match="unpaired data .* not as tensors"):
+        load_tensors(data_cfg(source="mnist5k_thick"), 0)
+    # build_source asks the registry alone: a kind that builds its batch source is used as it is
+    monkeypatch.setattr(sources.DATA_SOURCES, "_items", dict(sources.DATA_SOURCES._items))
+    made = []
+
+    def build(cfg, seed, device, rank, world):
+        made.append((cfg.source, seed, rank, world))
+        return "a batch source"
+
+    @sources.data_source("two_streams", order=1, claims=lambda cfg: cfg.source == "two_streams",
+                         build=build)
+    def _load(cfg, seed):
+        raise AssertionError("a kind with its own build is never loaded as tensors")
+
+    assert build_source(data_cfg(source="two_streams"), 3, CPU) == "a batch source"
+    assert made == [("two_streams", 3, 0, 1)]
+
+
 def test_unpaired_sides_of_different_sizes_keep_their_own_orders(tmp_path):
     make_unpaired(tmp_path, 5, 9)
     cfg = data_cfg(source=tmp_path, layout="unpaired", image_size=8, batch_size=2)

@@ -47,7 +47,9 @@ def test_same_samples_give_zero_fid():
 def test_reference_statistics_are_cached(tmp_path):
     fake, real = _images(40, 3), _images(60, 4)
     first = compute_metrics(["fid", "kid"], [fake], [real], INFO, extractor="identity", cache_dir=tmp_path)
-    assert len(list((tmp_path / "stats").glob("*.npz"))) == 1
+    # one entry per statistic the metrics declare: FID's moments, KID's features
+    entries = sorted(p.name for p in (tmp_path / "stats").glob("*.npz"))
+    assert [e.split("-")[3] for e in entries] == ["feature_stats", "features"]
     # The real data is not needed again: the cache answers.
     again = compute_metrics(["fid", "kid"], [fake], None, INFO, extractor="identity", cache_dir=tmp_path)
     assert again == first
@@ -169,3 +171,48 @@ def test_inception_score_only_from_an_inception_with_logits(tmp_path):
     with pytest.raises(ConfigError, match="the FID Inception has no classifier head"):
         compute_metrics(["is"], iter(()), None, INFO, extractor="inception", inception_path=plain,
                         use_cache=False)
+
+
+class _FirstPixelClassifier(torch.nn.Module):
+    """Two classes with probabilities (p, 1 - p), p = (first pixel + 1) / 2."""
+
+    def forward(self, x):
+        p = (x[:, 0, 0, 0] + 1) / 2
+        return {"probs": torch.stack([p, 1 - p], 1)}
+
+
+def _with_first_pixels(values):
+    x = torch.zeros(len(values), 1, 4, 4)
+    x[:, 0, 0, 0] = torch.tensor(values)
+    return x
+
+
+def test_readable_is_the_share_read_with_p_at_least_0_9(tmp_path, digits):
+    path = tmp_path / "two_classes.pt"
+    torch.jit.save(torch.jit.script(_FirstPixelClassifier()), str(path))
+    # largest probabilities 0.95, 0.5, 0.85, 0.95 (class 1) -> 2 of 4 read
+    fake = _with_first_pixels([0.9, 0.0, 0.7, -0.9])
+    real = _with_first_pixels([0.9, 0.85, 0.1])  # 0.95, 0.925, 0.55 -> 2 of 3
+    scores = compute_metrics(["readable"], [fake], [real], INFO, extractor=str(path), use_cache=False)
+    assert scores["readable"] == 0.5 and scores["readable_real"] == pytest.approx(2 / 3)
+    assert scores.protocol["readable"]["threshold"] == 0.9
+    alone = compute_metrics(["readable"], [fake], None, INFO, extractor=str(path), use_cache=False)
+    assert dict(alone) == {"readable": 0.5}  # no real data: no ceiling, no error
+    # the project's digit classifier reads most real digits (the README's 95%)
+    info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
+    assert compute_metrics(["readable"], [digits], None, info, use_cache=False)["readable"] > 0.9
+
+
+def test_fid_is_named_by_its_features(tmp_path, digits):
+    info = DataInfo("image", (1, 28, 28), name="mnist5k", size=5000)
+    in_digits = compute_metrics(["fid"], digits[:150].split(50), digits[150:].split(50), info, use_cache=False)
+    assert set(in_digits) == {"fid_digits"}  # the auto extractor on 28x28 digits: the digit CNN
+    assert in_digits.protocol["fid_digits"]["extractor"] == "digit-cnn"
+    assert set(in_digits.protocols()) == {"fid_digits"}  # metrics.jsonl groups it by that name
+    path = _script(_TinyInception(logits=False), tmp_path / "inception.pt")
+    inception = compute_metrics(["fid"], [_images(6, 3)], [_images(6, 4)], INFO, extractor="inception",
+                                inception_path=path, use_cache=False)
+    assert set(inception) == {"fid"} and inception.protocol["fid"]["extractor"] == "inception-v3-tf"
+    vectors = DataInfo("vector", (2,), name="points")
+    assert set(compute_metrics(["fid"], [torch.randn(9, 2)], [torch.randn(9, 2)], vectors,
+                               use_cache=False)) == {"fid"}

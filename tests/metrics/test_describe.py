@@ -38,3 +38,26 @@ def test_mean_std_is_shown_to_the_precision_of_its_spread():
     assert format_mean_std(3.14159, 0.0) == "3.142 ± 0"
     assert format_mean_std(3.14159, float("nan")) == "3.142"
     assert format_mean_std(float("inf"), float("nan")) == "inf"
+
+
+def test_an_older_runs_digit_fid_is_read_as_fid_digits(tmp_path):
+    import json
+
+    from gankit.metrics.describe import upgrade_record
+    from gankit.viz.runs import read_run
+
+    digit = {"step": 10, "metrics/fid": 4.06, "metrics/modes": 10,
+             "protocol": {"fid": {"metric": "fid", "extractor": "digit-cnn", "n_fake": 500},
+                          "modes": {"metric": "modes", "extractor": "digit-cnn"}}}
+    inception = {"step": 20, "metrics/fid": 26.7,
+                 "protocol": {"fid": {"metric": "fid", "extractor": "inception-v3-tf"}}}
+    bare = {"step": 30, "metrics/fid": 1.5}  # no protocol: its features are unknown
+    up = upgrade_record(digit)
+    assert up["metrics/fid_digits"] == 4.06 and "metrics/fid" not in up and up["metrics/modes"] == 10
+    assert up["protocol"]["fid_digits"]["extractor"] == "digit-cnn" and "fid" not in up["protocol"]
+    assert up["protocol"]["modes"] == digit["protocol"]["modes"]
+    assert upgrade_record(inception) == inception and upgrade_record(bare) == bare
+    # gankit runs and the report read a run through read_run: both FIDs show, each by its name
+    (tmp_path / "config.yaml").write_text("model: {kind: gan}\n")
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in (digit, inception)))
+    assert read_run(tmp_path).final_metrics() == {"fid_digits": 4.06, "modes": 10.0, "fid": 26.7}

@@ -20,6 +20,7 @@ RUNS = {
     "style": ["style_synth", "G.width=8", "model.emb_dim=8", "model.d_filters=[4,4,4,4]",
               "model.d_emb_dim=8"],
     "vae": ["mnist_vae", "G.width=8", "model.iwae_k=2"],
+    "cvae": ["mnist_vae", "G.width=8", "model.iwae_k=2", "data.condition=label"],
 }
 
 
@@ -66,17 +67,19 @@ def test_pix2pix_scores_the_held_out_pairs(runs, capsys):
 
 def test_cyclegan_scores_cycle_fid_and_kept_class(runs, capsys):
     lines = _eval(_train(runs, "cyclegan"), capsys)
-    assert {"cycle_l1/A", "cycle_l1/B", "fid/AtoB", "fid/BtoA", "keep_class/AtoB"} <= set(lines)
-    assert "digit features" in lines["fid/AtoB"] and "lower is better" in lines["fid/AtoB"]
+    assert {"cycle_l1/A", "cycle_l1/B", "fid_digits/AtoB", "fid_digits/BtoA", "keep_class/AtoB"} <= set(lines)
+    assert "digit features" in lines["fid_digits/AtoB"] and "lower is better" in lines["fid_digits/AtoB"]
     # the classifier keeps the class of real digits: the ceiling the translations are read against
     assert _value(lines["keep_class/real_A"]) > 0.9
 
 
 def test_conditional_gan_adds_class_accuracy_and_intra_fid(runs, capsys):
     lines = _eval(_train(runs, "cgan"), capsys, "--n", 200, "--n-real", 500)
-    assert {"fid", "class_accuracy", "intra_fid", "intra_fid/zero"} <= set(lines)
+    # FID in the digit classifier's features is named so (fid is Inception's)
+    assert {"fid_digits", "class_accuracy", "intra_fid", "intra_fid/zero"} <= set(lines)
+    assert "fid" not in lines and lines["fid_digits"].split("(")[1].startswith("digit FID; digit features")
     assert "on real data 0.998" in lines["class_accuracy"]  # the digit CNN on MNIST-5k
-    assert "200 generated vs 500 real" in lines["fid"] and "real vs real" in lines["fid"]
+    assert "200 generated vs 500 real" in lines["fid_digits"] and "real vs real" in lines["fid_digits"]
     # two steps of training: a generator that has not learnt the classes yet
     assert _value(lines["class_accuracy"]) < 0.5
 
@@ -84,7 +87,7 @@ def test_conditional_gan_adds_class_accuracy_and_intra_fid(runs, capsys):
 def test_paired_metrics_are_printed_beside_their_real_vs_real_value(runs, capsys):
     lines = _eval(_train(runs, "cgan"), capsys, "--n", 200, "--n-real", 500, "--metrics", "fid,kid,pr",
                   "--kid-subset-size", 100)
-    for key in ("fid", "kid", "precision", "recall"):
+    for key in ("fid_digits", "kid", "precision", "recall"):
         assert "real vs real" in lines[key], lines[key]
     real_recall = float(lines["recall"].split("real vs real ")[1].split()[0])
     assert 0.5 < real_recall <= 1.0  # real data recall real data well; a 2-step G does not
@@ -123,7 +126,7 @@ def test_style_run_is_read_beside_its_baselines(runs, capsys):
 def test_vae_reports_held_out_likelihood_in_its_unit(runs, capsys):
     lines = _eval(_train(runs, "vae"), capsys, "--n", 200, "--n-real", 300)
     assert "bits/dim" in lines["nll_iwae_bpd_8bit"] and "500 held-out items" in lines["nll_iwae_bpd_8bit"]
-    assert "fid" in lines
+    assert "fid_digits" in lines
 
 
 def test_kinds_without_samples_refuse_sample_metrics(runs, capsys):
@@ -135,3 +138,49 @@ def test_explain_prints_the_glossary(capsys):
     assert main(["eval", "--explain"]) == 0
     out = capsys.readouterr().out
     assert "fid" in out and "lower is better" in out and "classifier_score" in out
+    assert "fid_digits" in out and "not comparable with Inception FID" in out
+
+
+def test_a_conditional_model_of_any_kind_gets_class_accuracy(runs, capsys):
+    # the model declares its conditions (its ConditionSpace); no metric asks for its kind
+    lines = _eval(_train(runs, "cvae"), capsys, "--n", 200, "--n-real", 300, "--metrics", "fid",
+                  "--extractor", "digits")
+    assert {"class_accuracy", "intra_fid", "nll_iwae_bpd_8bit"} <= set(lines)
+
+
+def test_evaluate_run_follows_the_registries(runs, monkeypatch):
+    from types import SimpleNamespace
+
+    from gankit.errors import ConfigError
+    from gankit.metrics import runs as run_scores
+    from gankit.metrics.compute import Scores
+    from gankit.metrics.conditional import conditional_scores
+    from gankit.metrics.extractors import build_extractor
+
+    loaded = load_run(_train(runs, "cgan"))
+    direct = conditional_scores(loaded.model, *_training_digits(loaded),
+                                build_extractor("digits", loaded.info), 20, 0)
+    measured = run_scores.evaluate_run(loaded, n_per_class=20)
+    assert measured["class_accuracy"] == pytest.approx(direct["class_accuracy"], abs=5e-4)
+    # a new kind with its own metrics is measured by its registry entry alone
+    monkeypatch.setattr(run_scores.RUN_METRICS, "_items", dict(run_scores.RUN_METRICS._items))
+
+    @run_scores.run_metrics("newkind")
+    def _newkind(run, args, device):
+        scores = Scores()
+        scores.add({"answer": float(args.n + args.seed)}, {"metric": "newkind"})
+        return scores
+
+    stub = SimpleNamespace(cfg=SimpleNamespace(model=SimpleNamespace(kind="newkind")),
+                           model=SimpleNamespace(space=None))
+    assert run_scores.evaluate_run(stub, n_per_class=7, seed=2) == {"answer": 9.0}
+    stub.cfg = SimpleNamespace(model=SimpleNamespace(kind="gan"), data=SimpleNamespace(condition="none"))
+    with pytest.raises(ConfigError, match="no scores beyond the sample metrics"):
+        run_scores.evaluate_run(stub)
+
+
+def _training_digits(loaded):
+    from gankit.data import load_tensors
+
+    tensors, _, _ = load_tensors(loaded.cfg.data, loaded.cfg.train.seed)
+    return tensors["x"], tensors["y"]

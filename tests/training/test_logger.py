@@ -30,8 +30,8 @@ def clock(monkeypatch):
     return c
 
 
-def test_progress_shows_the_current_rate_elapsed_and_eta(clock):
-    out = io.StringIO()
+def test_progress_eta_is_smoothed_not_the_last_interval(clock):
+    out = io.StringIO()  # not a terminal: plain lines, one per log tick
     p = Progress(1000, True, stream=out)
     p.start(0)
     clock.now = 100.0  # a slow start: 100 steps in 100 s
@@ -40,8 +40,12 @@ def test_progress_shows_the_current_rate_elapsed_and_eta(clock):
     p.update(500, {"loss/G": 0.5, "loss/D": 1.25, "D/real": 3.0})
     first, second = out.getvalue().splitlines()
     assert first.startswith("step 100/1000 | 1.0 steps/s | 1:40 elapsed, ETA 15:00")
-    # 40 steps/s now (not 500 / 110 = 4.5 since the start); 500 steps left take 12.5 s
-    assert second == "step 500/1000 | 40.0 steps/s | 1:50 elapsed, ETA 0:12 | loss D 1.25 G 0.5"
+    # averages with weight 0.3 on the newest, start-up bias removed (divided by 1 - 0.7^2):
+    # steps (0.3*400 + 0.7*0.3*100) / 0.51 = 141 / 0.51, seconds (0.3*10 + 0.7*0.3*100) / 0.51
+    # = 24 / 0.51: 141 / 24 = 5.875 steps/s, and 500 steps left take 85.1 s (the last interval
+    # alone, 40 steps/s, would say 0:12; the next slow interval would say 15:00 again)
+    assert second == "step 500/1000 | 5.9 steps/s | 1:50 elapsed, ETA 1:25 | loss D 1.25 G 0.5"
+    assert "\r" not in out.getvalue()
 
 
 def test_progress_loss_order_does_not_depend_on_the_logging_order(clock):
@@ -53,16 +57,34 @@ def test_progress_loss_order_does_not_depend_on_the_logging_order(clock):
     assert a == b == "D 2 G 1"
 
 
-def test_progress_fits_the_terminal(clock, monkeypatch):
-    monkeypatch.setattr(logger_mod.shutil, "get_terminal_size", lambda fallback: os.terminal_size((60, 24)))
+def test_progress_on_a_terminal_is_a_tqdm_bar_that_lines_go_above(monkeypatch):
+    import sys
+
     term = _Terminal()
-    p = Progress(100_000, True, stream=term)
-    clock.now = 1.0
-    p.update(10, {f"loss/{k}": 1.0 / 3 for k in "ABCDEFG"})
-    text = term.getvalue()
-    assert text.startswith("\r") and len(text) == 1 + 59  # redrawn in place, one column spare
+    monkeypatch.setattr(sys, "stderr", term)  # the bar's terminal
+    p = Progress(100, True, stream=term)
+    p.start(0)
+    for step in range(1, 11):
+        p.advance(step)
+    p.update(10, {"loss/D": 1.25, "loss/G": 0.5})
+    print("warning: a note in the middle of training", file=sys.stderr)
     p.close()
-    assert term.getvalue().endswith("\n")
+    assert sys.stderr is term  # given back
+    text = term.getvalue()
+    assert "10/100" in text and "loss D 1.25 G 0.5" in text and "step" in text
+    # the bar is cleared before the note and drawn again after it: the note is a whole line
+    before, note, after = text.partition("warning: a note in the middle of training\n")
+    assert note and before.endswith("\r") and after.startswith("\rtrain:")
+
+
+def test_progress_off_writes_nothing(monkeypatch):
+    term = _Terminal()
+    p = Progress(100, False, stream=term)
+    p.start(0)
+    p.advance(5)
+    p.update(5, {"loss/D": 1.0})
+    p.close()
+    assert term.getvalue() == "" and p.bar is None
 
 
 def test_running_means_read_sorted():

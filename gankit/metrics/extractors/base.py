@@ -34,6 +34,9 @@ class Extractor:
     name: str = ""
     feature_dim: int = 0
     num_classes: int = 0
+    # the key of an FID in these features: ``fid`` is Inception's (and a vector's, a user's
+    # model's); features no published FID uses get a name of their own
+    fid_key: str = "fid"
 
     def __init__(self, device: str | torch.device = "cpu"):
         self.device = torch.device(device)

@@ -36,6 +36,7 @@ class DigitExtractor(Extractor):
     """Features and class probabilities from :class:`DigitNet`, per channel."""
 
     name = "digit-cnn"
+    fid_key = "fid_digits"  # never to be read as (Inception) FID
 
     def __init__(self, channels: int = 1, device: str | torch.device = "cpu",
                  path: str | Path = WEIGHTS):
