@@ -48,7 +48,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=48, help="images through each path")
     p.add_argument("--chunk", type=int, default=4, help="images a path runs before the next takes over")
-    p.add_argument("--dim", type=int, default=2048, help="feature dimension of the Frechet step")
+    p.add_argument("--dim", type=int, default=2048, help="feature dimension of the Frechet step (0: skip it)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     p.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md")
     p.add_argument("--no-write", action="store_true", help="print the section only")
@@ -144,10 +144,10 @@ LABELS = {
 }
 
 
-def table(args: argparse.Namespace, feats: dict[str, dict[str, float]], fr: dict[str, float]) -> str:
+def table(args: argparse.Namespace, feats: dict[str, dict[str, float]], fr: dict[str, float] | None) -> str:
     cpu = platform.processor() or platform.machine()
     command = f"python benchmarks/metrics_speed.py --n {args.n} --chunk {args.chunk}" + \
-        (f" --threads {args.threads}" if args.threads else "")
+        (f" --threads {args.threads}" if args.threads else "") + (f" --dim {args.dim}" if args.dim != 2048 else "")
     lines = [
         SECTION,
         "",
@@ -164,17 +164,17 @@ def table(args: argparse.Namespace, feats: dict[str, dict[str, float]], fr: dict
         lines.append(f"| {LABELS[name]} | {r['s_per_image']:.3f} | "
                      f"{feats['plain']['s_per_image'] / r['s_per_image']:.2f}x | {r['max_diff']:.1e} | "
                      f"{r['fid']:.4f} | {r['fid_rel']:.1e} |")
-    lines += [
-        "",
-        "| Frechet distance, d=" + str(args.dim) + " | gankit | scipy.linalg.sqrtm | ratio |",
-        "| --- | --- | --- | --- |",
-        f"| wall time | {fr['t_ours']:.2f} s (Cholesky + eigvalsh) | {fr['t_ref']:.2f} s | "
-        f"{fr['t_ref'] / fr['t_ours']:.1f}x |",
-        "",
-        f"FID {fr['ours']:.6f} vs {fr['ref']:.6f}, relative difference {fr['rel_diff']:.1e}. "
-        "A whole `gankit eval` of 1,000 against 1,000 images: \"Evaluation speed (issue 28)\".",
-        "",
-    ]
+    if fr is not None:
+        lines += [
+            "",
+            "| Frechet distance, d=" + str(args.dim) + " | gankit | scipy.linalg.sqrtm | ratio |",
+            "| --- | --- | --- | --- |",
+            f"| wall time | {fr['t_ours']:.2f} s (Cholesky + eigvalsh) | {fr['t_ref']:.2f} s | "
+            f"{fr['t_ref'] / fr['t_ours']:.1f}x |",
+            "",
+            f"FID {fr['ours']:.6f} vs {fr['ref']:.6f}, relative difference {fr['rel_diff']:.1e}.",
+        ]
+    lines += ["", "A whole `gankit eval` of 1,000 against 1,000 images: \"Evaluation speed (issue 28)\".", ""]
     return "\n".join(lines)
 
 
@@ -183,7 +183,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     feats = time_features(args)
-    fr = time_frechet(args.dim)
+    fr = time_frechet(args.dim) if args.dim else None
     text = table(args, feats, fr)
     print(text)
     if not args.no_write:

