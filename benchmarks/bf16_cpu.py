@@ -13,7 +13,15 @@ Configurations (the presets as users run them, built-in data only):
 * ``main``: the main job, ``mnist_dcgan`` (DCGAN-28, width 32, batch 64, reuse_fake);
 * ``dcgan64``: the ``anime64`` preset (DCGAN-64, width 64, batch 64) on the built-in faces
   at 64 px (``data.source=faces2000 data.image_size=64``);
-* ``faces32``: the ``faces32`` preset (StyleGAN2-style G and D at 32 px, R1, DiffAugment).
+* ``faces32``: the ``faces32`` preset (StyleGAN2-style G and D at 32 px, R1, DiffAugment);
+  ``faces64``: the same nets at 64 px (``data.image_size=64``);
+* ``resnet32`` / ``resnet64``: the ResNet-SN of ``benchmarks/faces.py`` (the faces32 preset with
+  ResNet G and D, spectral norm, hinge loss) at 32 and 64 px;
+* ``pix2pix``: the ``mnist_pix2pix`` preset (U-Net and PatchGAN, 28 px, batch 32);
+* ``cyclegan``: the ``cyclegan_digits`` preset (two ResNet translators, two PatchGANs, 28 px,
+  batch 8).
+
+Variants: ``fp32``, ``fp32+cl`` (channels-last), ``bf16`` (autocast), ``bf16+cl``.
 
 Whether bf16 pays depends on the processor: with AMX or AVX512-BF16, oneDNN multiplies bf16
 natively; without (AVX2 only) it converts to fp32 around every product. The processor's flags
@@ -41,13 +49,24 @@ from gankit.training.trainer import Trainer  # noqa: E402
 
 SECTION = "## bf16 on the CPU"
 ROOT = Path(__file__).resolve().parents[1]
+# the ResNet-SN of the faces benchmark (benchmarks/faces.py): the faces32 preset, its nets swapped
+RESNET_SN = ["G.name=resnet", "D.name=resnet", "G.width=32", "D.width=32", "G.norm=batch",
+             "D.spectral_norm=true", "loss.name=hinge", "loss.penalty=none", "model.style_mixing=0",
+             "model.reg_every=1", "optim.lr_g=0.0002", "optim.lr_d=0.0002", "optim.beta1=0.0",
+             "optim.beta2=0.9"]
 CONFIGS = {
     "main": ("mnist_dcgan", []),
     "dcgan64": ("anime64", ["data.source=faces2000", "data.image_size=64", "data.workers=0"]),
     "faces32": ("faces32", []),
+    "faces64": ("faces32", ["data.image_size=64"]),
+    "resnet32": ("faces32", RESNET_SN),
+    "resnet64": ("faces32", RESNET_SN + ["data.image_size=64"]),
+    "pix2pix": ("mnist_pix2pix", []),
+    "cyclegan": ("cyclegan_digits", []),
 }
 VARIANTS = {
     "fp32": ["train.amp=none"],
+    "fp32+cl": ["train.amp=none", "train.channels_last=true"],
     "bf16": ["train.amp=bf16"],
     "bf16+cl": ["train.amp=bf16", "train.channels_last=true"],
 }

