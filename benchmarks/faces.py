@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from PIL import Image
-from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
+from report import BENCHMARKS_MD, mean_std, run_gankit, sample_sheet, train_for_cpu, write_section
 
 SECTION = "## Faces"
 FIGURE = BENCHMARKS_MD.parent / "benchmarks" / "figures" / "faces.png"
@@ -136,15 +136,7 @@ def run_one(run: Path, net: str, augment: str, seed: int, a, real: Path, cache: 
 
 def save_figure(runs: list[Path], real: Path, per_row: int = 16) -> None:
     """One row of ``per_row`` images per run folder's samples, under a row of real faces."""
-    folders = [real, *(run / "samples" for run in runs)]
-    tiles = [sorted(f.glob("*.png"))[:per_row] for f in folders]
-    size = Image.open(tiles[0][0]).size[0]
-    sheet = Image.new("RGB", (per_row * (size + 2), len(folders) * (size + 2)), "white")
-    for r, files in enumerate(tiles):
-        for c, file in enumerate(files):
-            sheet.paste(Image.open(file).convert("RGB"), (c * (size + 2), r * (size + 2)))
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(FIGURE)
+    sample_sheet([real, *(run / "samples" for run in runs)], FIGURE, per_row)
 
 
 def _table(rows, floor: float, ceiling: float, a) -> str:

@@ -28,9 +28,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image
-
-from report import BENCHMARKS_MD, mean_std, run_gankit, train_for_cpu, write_section
+from report import BENCHMARKS_MD, mean_std, run_gankit, sample_sheet, train_for_cpu, write_section
 
 SECTION = "## Faces on real data"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -186,7 +184,8 @@ def main() -> None:
         first = int(a.seeds.split(",")[0])
         folders = [root / f"{name}-{a.size}-s{first}-{a.cpu_min:g}m" / (f"samples@{a.extend:g}m" if a.extend else "samples")
                    for name, _, _ in table]
-        save_figure(folders, Path(a.figure))
+        # generated samples only: the real faces carry no licence and stay out of the repository
+        sample_sheet(folders, Path(a.figure))
     text = _table(table, floor, a)
     print(text)
     if not a.no_write:
@@ -213,19 +212,6 @@ def _table(rows, floor: float, a) -> str:
                      f"{', '.join(str(r['steps']) for r in res)} |" + (_cells([r["extended"] for r in res])
                                                                       if a.extend else ""))
     return head + "\n".join(lines) + "\n"
-
-
-def save_figure(folders: list[Path], out: Path, per_row: int = 16) -> None:
-    """One row of the first ``per_row`` samples of each folder, pixels doubled. Generated
-    samples only: the real faces carry no licence and stay out of the repository."""
-    tiles = [sorted(f.glob("*.png"))[:per_row] for f in folders]
-    size = Image.open(tiles[0][0]).size[0]
-    sheet = Image.new("RGB", (per_row * (size + 2), len(folders) * (size + 2)), "white")
-    for r, files in enumerate(tiles):
-        for c, file in enumerate(files):
-            sheet.paste(Image.open(file).convert("RGB"), (c * (size + 2), r * (size + 2)))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(out)
 
 
 def _cells(res: list[dict]) -> str:

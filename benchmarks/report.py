@@ -132,3 +132,17 @@ def run_gankit(*args: str, env: dict | None = None) -> str:
     if out.returncode != 0:
         raise RuntimeError(f"gankit {' '.join(args)} failed: {out.stderr.strip()[-400:]}")
     return out.stdout
+
+
+def sample_sheet(folders: list[Path], out: Path, per_row: int = 16) -> None:
+    """One row of the first ``per_row`` PNGs of each folder, pixels doubled, saved as ``out``."""
+    from PIL import Image
+
+    tiles = [sorted(Path(f).glob("*.png"))[:per_row] for f in folders]
+    size = Image.open(tiles[0][0]).size[0]
+    sheet = Image.new("RGB", (per_row * (size + 2), len(folders) * (size + 2)), "white")
+    for r, files in enumerate(tiles):
+        for c, file in enumerate(files):
+            sheet.paste(Image.open(file).convert("RGB"), (c * (size + 2), r * (size + 2)))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.resize((sheet.width * 2, sheet.height * 2), Image.NEAREST).save(out)

@@ -123,20 +123,12 @@ def test_run_samples_do_not_depend_on_the_batch_size(tmp_path, capsys):
 
 
 def test_a_second_eval_reads_every_real_side_from_the_cache(tmp_path, capsys, monkeypatch):
-    from gankit.metrics import compute
+    from tests.metrics.test_declared_statistics import _spy_scans as spy_scans
 
     run = tmp_path / "run"
     Trainer(tiny_toy_config(), run).fit()
     capsys.readouterr()
-    scanned = []
-    original = compute._scan
-
-    def spy(batches, plan, data, *args, **kwargs):
-        side = original(batches, plan, data, *args, **kwargs)
-        scanned.append((data, side.n))
-        return side
-
-    monkeypatch.setattr(compute, "_scan", spy)
+    scanned = spy_scans(monkeypatch)
     args = ["--n", "40", "--n-real", "100", "--extractor", "identity", "--cache-dir", str(tmp_path / "c")]
     first, out1 = _fid_of_run(run, capsys, *args)
     # samples, the real reference, and the first real-vs-real set; the second real-vs-real set
