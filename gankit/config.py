@@ -368,6 +368,11 @@ def config_from_dict(tree: dict[str, Any]) -> RunConfig:
     """Rebuild a config saved with :meth:`RunConfig.to_dict` (e.g. from a checkpoint)."""
     cfg = RunConfig()
     cfg.model = _model_options_class(tree.get("model", {}).get("kind", "gan"))()
+    train = tree.get("train", {})
+    if isinstance(train, dict) and train.get("augment", "none") not in ("ada-lite", "ada"):
+        # ADA's settings do nothing without ADA; runs saved before ada_kimg's default became 500
+        # stored 100 there, which validate() would now refuse and so block their resume
+        tree = {**tree, "train": {k: v for k, v in train.items() if k not in ("ada_target", "ada_kimg")}}
     apply_dict(cfg, tree)
     return cfg
 

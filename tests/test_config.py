@@ -148,3 +148,17 @@ def test_changing_the_kind_drops_a_base_presets_unused_sections():
     assert cfg.D == RunConfig().D
     with pytest.raises(ConfigError, match="D.width=8 does nothing for model.kind=vae"):
         load_config("mnist_dcgan", ["model.kind=vae", "D.width=8"])
+
+
+def test_a_stored_config_with_the_old_ada_default_still_loads_without_ada():
+    """Runs saved while train.ada_kimg defaulted to 100 must resume: without ADA the value is
+    inert and is read as the current default; with ADA it is kept as trained."""
+    from gankit.config import config_from_dict, validate
+
+    tree = load_config("faces32_dcgan").to_dict()
+    tree["train"]["ada_kimg"] = 100.0
+    cfg = config_from_dict(tree)
+    validate(cfg)  # refused before: "train.ada_target and train.ada_kimg apply to ada-lite"
+    assert cfg.train.augment == "diffaugment" and cfg.train.ada_kimg == 500.0
+    tree["train"]["augment"] = "ada-lite"
+    assert config_from_dict(tree).train.ada_kimg == 100.0
