@@ -13,6 +13,10 @@ floor of FID at that n.
     python benchmarks/faces_real.py --data /path/to/faces --size 32 --seeds 0 --cpu-min 8 \\
         --rows "w32=faces32_dcgan;w64=faces32_dcgan G.width=64 D.width=64" --no-write
 
+``--snapshots 10`` also scores each run's last checkpoint before 10 CPU minutes (two budgets
+from one run); ``--extend 30`` then resumes finished runs to 30 CPU minutes in all and scores
+them again; ``--figure F.png`` draws 16 samples of each row's first seed.
+
 A row is ``name=PRESET [key=value ...]``; rows are separated by ``;``. Finished runs leave
 ``result.json`` and are not trained again, so several processes can share one ``--root``.
 """
