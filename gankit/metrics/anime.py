@@ -165,11 +165,18 @@ def detector_protocol(detector: Detector) -> dict[str, Any]:
     return {"detector": getattr(detector, "__name__", type(detector).__name__)}
 
 
+# Scores a degenerate generator can max out, so never reported without FID: a collapsed
+# generator repeating one face-like pattern scores AFD 1.0 (``gankit explain
+# evaluation-pitfalls``), and the digit classifier reads uniform noise as a digit with
+# p >= 0.9 every time (readable 1.0 against 0.95 for real digits; digit FID 185 against 0).
+NEVER_WITHOUT_FID = ("afd", "readable")
+
+
 def with_fid(names: Iterable[str]) -> list[str]:
-    """``names`` with ``fid`` added after ``afd`` when it is missing: a collapsed generator
-    repeating one face-like pattern scores AFD 1.0 (``gankit explain evaluation-pitfalls``),
-    so the commands never report AFD without the FID that exposes it."""
+    """``names`` with ``fid`` added after the first of :data:`NEVER_WITHOUT_FID` when it is
+    missing, so the commands never report those scores without the FID that exposes them."""
     out = [n.strip().lower() for n in names if n.strip()]
-    if "afd" in out and "fid" not in out:
-        out.insert(out.index("afd") + 1, "fid")
+    first = next((n for n in out if n in NEVER_WITHOUT_FID), None)
+    if first is not None and "fid" not in out:
+        out.insert(out.index(first) + 1, "fid")
     return out

@@ -85,14 +85,15 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def _metric_names(args: argparse.Namespace, configured: list[str], info) -> list[str]:
-    from gankit.metrics.anime import with_fid
+    from gankit.metrics.anime import NEVER_WITHOUT_FID, with_fid
 
     asked = args.metrics.split(",") if args.metrics else list(configured)
     if asked:
         names = with_fid(asked)
         if names != [m.strip().lower() for m in asked if m.strip()]:
-            print("note: fid added beside afd (AFD alone proves nothing: a collapsed generator "
-                  "can score 1.0)", file=sys.stderr)
+            alone = next(n for n in names if n in NEVER_WITHOUT_FID)
+            print(f"note: fid added beside {alone} ({alone} alone proves nothing: a collapsed or "
+                  "noise generator can score 1.0)", file=sys.stderr)
         return names
     from gankit.data.toy import MIXTURES
 

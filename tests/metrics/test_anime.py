@@ -97,6 +97,9 @@ def test_afd_never_comes_without_fid():
     assert anime.with_fid(["afd"]) == ["afd", "fid"]
     assert anime.with_fid(["kid", " AFD", "fid"]) == ["kid", "afd", "fid"]
     assert anime.with_fid(["kid"]) == ["kid"]
+    # the digit classifier's readable share is maxed out by noise: never alone either
+    assert anime.with_fid(["readable"]) == ["readable", "fid"]
+    assert anime.with_fid(["readable", "afd"]) == ["readable", "fid", "afd"]
 
 
 def test_dry_run_and_start_up_refuse_afd_without_a_detector(monkeypatch, tmp_path):
