@@ -79,6 +79,11 @@ class GANOptions(ModelOptions):
     # G's first update of a step takes the batch D just judged (its graph kept) instead of
     # generating a new one: one G forward less per step, as PyTorch's DCGAN example does
     reuse_fake: bool = False
+    # InfoGAN (Chen et al. 2016), unconditional GANs: the last info_codes coordinates of z
+    # become a categorical code, and a head Q on D's features must read it back from G's
+    # images; Q (with D) and G are charged info_weight x its cross-entropy. 0 = off.
+    info_codes: int = 0
+    info_weight: float = 1.0
 
 
 def mode_seeking_term(fake: torch.Tensor, z: torch.Tensor, logs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -171,6 +176,7 @@ class GAN(GenerativeModel):
                 self.D = PackedDiscriminator(self.D, cfg.model.pack)
         self.loss = adversarial_loss(cfg.loss)
         self._setup_extras(cfg)
+        self._setup_info_codes(cfg)
 
     def _conditional_nets(self, cfg: RunConfig, info: DataInfo):
         m = cfg.model
@@ -242,7 +248,7 @@ class GAN(GenerativeModel):
         raw_real = real
         real, fake = self._augment(real), self._augment(fake)
         with self.autocast():
-            loss, logs = self._d_loss(real, fake, c, batch.get("y"))
+            loss, logs = self._d_loss(real, fake, c, batch.get("y"), self._code_of(z))
         c_d = None if self.acgan else c
         lazy = self.cfg.model.reg_every
         if step % lazy == 0:  # lazy regularisation: the penalty every k-th step, weighted by k
@@ -257,8 +263,10 @@ class GAN(GenerativeModel):
         return logs
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None,
-                y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """D's adversarial loss (matching-aware or with ACGAN's class terms) and its logs."""
+                y: torch.Tensor | None, code: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """D's adversarial loss (matching-aware, with ACGAN's class terms, or with InfoGAN's
+        code term on the fakes' ``code``) and its logs."""
         logs: dict[str, torch.Tensor] = {}
         if self.acgan:
             real_out, real_logits = self.D.score_and_logits(real)
@@ -267,6 +275,12 @@ class GAN(GenerativeModel):
             loss = self.loss.d_loss(real_out.float(), fake_out.float())
             loss = loss + self.cfg.model.aux_weight * aux
             logs["loss/D/aux"] = aux.detach()
+        elif code is not None:
+            real_out, (fake_out, q_logits) = self.D(real), self._score_and_code(fake)
+            info = F.cross_entropy(q_logits.float(), code)
+            loss = self.loss.d_loss(real_out.float(), fake_out.float())
+            loss = loss + self.cfg.model.info_weight * info
+            logs["loss/D/info"] = info.detach()
         else:
             real_out, fake_out = self.D(real, c), self.D(fake, c)
             if self.matching:
@@ -302,6 +316,13 @@ class GAN(GenerativeModel):
                 aux = F.cross_entropy(logits.float(), batch["y"])
                 loss = self.loss.g_loss(out.float(), real_out) + self.cfg.model.aux_weight * aux
                 logs["loss/G/aux"] = aux.detach()
+            elif self.info_codes:
+                out, q_logits = self._score_and_code(fake)
+                code = self._code_of(z)
+                info = F.cross_entropy(q_logits.float(), code)
+                loss = self.loss.g_loss(out.float(), real_out) + self.cfg.model.info_weight * info
+                logs["loss/G/info"] = info.detach()
+                logs["G/info_acc"] = (q_logits.detach().argmax(1) == code).float().mean()
             else:
                 loss = self.loss.g_loss(self.D(fake, c).float(), real_out)
         if self.cfg.model.mode_seeking > 0:
@@ -374,6 +395,37 @@ class GAN(GenerativeModel):
 
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.augment is None else self.augment(x)
+
+    # ---- InfoGAN's categorical code (model.info_codes) ------------------------------------------
+    def _setup_info_codes(self, cfg: RunConfig) -> None:
+        m = cfg.model
+        self.info_codes = m.info_codes
+        if isinstance(m.info_codes, bool) or not 0 <= m.info_codes < self.z_dim or m.info_weight < 0:
+            raise ConfigError(f"model.info_codes must be a whole number in [0, model.z_dim) and "
+                              f"model.info_weight >= 0; got {m.info_codes!r} and {m.info_weight}")
+        if not m.info_codes:
+            return
+        if m.info_codes == 1:
+            raise ConfigError("model.info_codes=1 is a code with one value; use 2 or more, or 0 (off)")
+        if self.conditional or m.pack > 1:
+            raise ConfigError("model.info_codes (InfoGAN) is for unconditional GANs with one sample "
+                              "per D input; set data.condition=none and model.pack=1, or "
+                              "model.info_codes=0")
+        if not hasattr(self.G, "code_latent") or not getattr(self.D, "feature_dim", 0):
+            raise ConfigError(f"model.info_codes needs a generator that reads z and a discriminator "
+                              f"with features; G.name={cfg.G.name} / D.name={cfg.D.name} do not")
+        self.G.code_dim = m.info_codes
+        # Q shares D's body (InfoGAN's choice): its head is part of D, trained by D's optimizer
+        self.D.info_head = torch.nn.Linear(self.D.feature_dim, m.info_codes)
+
+    def _code_of(self, z: torch.Tensor) -> torch.Tensor | None:
+        """The categorical code each latent carries (argmax of its last coordinates), or None."""
+        return z[:, -self.info_codes:].argmax(1) if self.info_codes else None
+
+    def _score_and_code(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """D's score ``[B]`` and Q's code logits ``[B, K]`` from one pass through D's body."""
+        h = self.D.features(x)
+        return self.D.head(h).squeeze(1), self.D.info_head(h)
 
     def _adapt_augment(self, logs: dict[str, torch.Tensor]) -> None:
         """ADA: feed this D step's sign of D on reals (over all ranks) to the p controller."""

@@ -187,7 +187,22 @@ class Generator(nn.Module):
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"the generator needs z of shape [B, {self.z_dim}], got {list(z.shape)}")
         check_condition(c, self.c_dim, z.shape[0], "generator")
+        z = self.code_latent(z)
         return self.synthesize(z if c is None else append_condition(z, c))
+
+    # InfoGAN (model.info_codes): the last code_dim coordinates of z carry a categorical code
+    code_dim: int = 0
+
+    def code_latent(self, z: torch.Tensor) -> torch.Tensor:
+        """``z`` with its last ``code_dim`` coordinates replaced by the one-hot of their argmax
+        (InfoGAN's categorical code, Chen et al. 2016). The argmax of iid normals is uniform,
+        so z ~ N(0, I) draws the code uniformly and every sampler, projector and exporter
+        that draws z keeps working unchanged. Identity when ``code_dim`` is 0."""
+        if not self.code_dim:
+            return z
+        tail = z[:, -self.code_dim:]
+        onehot = (tail == tail.amax(dim=1, keepdim=True)).to(z.dtype)  # traceable for export
+        return torch.cat([z[:, :-self.code_dim], onehot], dim=1)
 
     def synthesize(self, zc: torch.Tensor) -> torch.Tensor:
         """Map the joined input [B, z_dim + c_dim] to samples."""

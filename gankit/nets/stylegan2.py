@@ -214,7 +214,7 @@ class StyleGAN2Generator(Generator):
         if z.dim() != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"the generator needs z of shape [B, {self.z_dim}], got {list(z.shape)}")
         check_condition(c, self.c_dim, z.shape[0], "generator")
-        w = self.mapping(z, c)
+        w = self.mapping(self.code_latent(z), c)
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
         if self.training and self.mixing_prob > 0:
             ws = self._mix(ws, c)
@@ -231,8 +231,8 @@ class StyleGAN2Generator(Generator):
         cutoff = torch.randint(1, self.num_ws, (), device=dev)
         cutoff = torch.where(torch.rand((), device=dev) < self.mixing_prob, cutoff,
                              torch.full_like(cutoff, self.num_ws))
-        w2 = self.mapping(torch.randn(ws.shape[0], self.z_dim, device=dev, dtype=ws.dtype), c,
-                          update_avg=False)
+        z2 = torch.randn(ws.shape[0], self.z_dim, device=dev, dtype=ws.dtype)
+        w2 = self.mapping(self.code_latent(z2), c, update_avg=False)
         later = (torch.arange(self.num_ws, device=dev) >= cutoff)[None, :, None]
         return torch.where(later, w2[:, None, :], ws)
 
@@ -246,7 +246,7 @@ class StyleGAN2Generator(Generator):
     def map_latent(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         """``w [B, w_dim]`` of ``z`` (and the encoded ``c``), neither mixed nor truncated."""
         check_condition(c, self.c_dim, z.shape[0], "generator")
-        return self.mapping(z, c)
+        return self.mapping(self.code_latent(z), c)
 
     def w_average(self) -> Tensor:
         return self.mapping.w_avg
