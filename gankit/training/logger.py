@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import torch
 
 from gankit import distributed
-from gankit.training.files import append_line, reason
+from gankit.files import append_line, reason
 
 
 class _Rows:

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from gankit import distributed
+from gankit import distributed, files
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
 from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, TrainingDiverged,
@@ -30,7 +30,7 @@ from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import describe_amp, resolve_amp, tune_allocator
-from gankit.training import files, lock
+from gankit.training import lock
 from gankit.training.checkpoint import (load_checkpoint, make_checkpoint, restore, save_checkpoint, seed_rngs,
                                         set_rng_state)
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
@@ -443,7 +443,10 @@ class Trainer:
 
         if not self.cfg.eval.metrics:
             return {}
-        results = evaluate_during_training(self)
+        try:
+            results = evaluate_during_training(self)
+        except files.WriteError as e:  # a picture of the evaluation: say what survived
+            raise files.WriteError(f"{e}; {self._kept_checkpoint()}") from None
         if results and self.main:
             self.record({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
                          "final": final, "protocol": results.protocols()}, file="metrics.jsonl")
