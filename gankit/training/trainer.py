@@ -374,7 +374,8 @@ class Trainer:
             self.check_finite()  # no grid, score or checkpoint of a diverged model
         if self.main and t.sample_every and s % t.sample_every == 0:
             self.write_samples(f"step_{s:07d}")
-        if self.cfg.eval.every and s % self.cfg.eval.every == 0:
+        # the last step's evaluation is the final one (fit runs it once, after the last save)
+        if self.cfg.eval.every and s % self.cfg.eval.every == 0 and s < t.steps:
             self.evaluate()
         if t.ckpt_every and s % t.ckpt_every == 0:
             self.save()
