@@ -185,7 +185,7 @@ class Trainer:
         # finite is read (one host read) only before something leaves the loop (a log tick,
         # grid, evaluation, checkpoint)
         self.running = RunningMeans()
-        self.logger = RunLogger(self.run_dir, enabled=self.main)
+        self.logger = RunLogger(self.run_dir, enabled=self.main, from_step=self.step)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         # a scatter of 64 points shows no modes: vector data get a fuller picture
         n_fixed = max(t.n_grid, 1000) if self.info.kind == "vector" else t.n_grid
