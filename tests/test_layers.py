@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1] / "gankit"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # no gankit imports beyond each other: errors, name lookup, process settings, the
     # torchrun plumbing (collectives; models average gradients with it) and reading a
-    # checkpoint file (a text GAN's model.init_from reads another run's weights)
+    # checkpoint file (a text GAN's model.init_from reads another run's weights) and writing
+    # a file whole or not at all (the trainer, gankit eval and the metrics' pictures)
     ("base", ("gankit", "gankit.errors", "gankit.registry", "gankit.runtime",
-              "gankit.distributed", "gankit.checkpoint_format")),
+              "gankit.distributed", "gankit.checkpoint_format", "gankit.files")),
     ("config", ("gankit.config",)),
     # the parts a model is built from, and the pictures of samples (gankit/viz/__init__.py)
     ("parts", ("gankit.data", "gankit.nets", "gankit.objectives", "gankit.viz")),

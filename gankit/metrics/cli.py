@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from gankit import files
 from gankit.errors import ConfigError, DataError
 
 
@@ -161,8 +162,11 @@ def _eval_run(run_dir: Path, args: argparse.Namespace) -> int:
     record = {"step": run.step, "source": "gankit eval", "n": args.n,
               **{f"metrics/{k}": v for k, v in scores.items()},
               "protocol": scores.protocols(), "time": time.time()}
-    with open(run.run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(record) + "\n")
+    path = run.run_dir / "metrics.jsonl"
+    # whole records only: a full disk cuts the append back and says so in one line
+    with files.translated(path, "free space or fix the folder; the earlier records are kept "
+                          "and the scores are printed above"):
+        files.append_line(path, json.dumps(record))
     return 0
 
 

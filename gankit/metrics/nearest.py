@@ -15,6 +15,7 @@ from typing import Iterable
 import torch
 from torch import Tensor
 
+from gankit import files
 from gankit.errors import DataError
 
 
@@ -98,4 +99,7 @@ def save_pairs(fake: Tensor, nearest_train: Tensor, dists: Tensor, path: str | P
         raise DataError("a picture of the closest pairs needs image samples [N, C, H, W]")
     order = dists.argsort()[:n_pairs]
     grid = torch.cat([fake.detach().cpu()[order], nearest_train[order]])
-    return save_grid(grid, Path(path), nrow=len(order))
+    path = Path(path)
+    with files.written(path, suffix=True) as tmp:  # whole or not at all
+        save_grid(grid, tmp, nrow=len(order))
+    return path

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit import files
 from gankit.data.toy import mixture
 from gankit.errors import DataError
 
@@ -112,6 +113,9 @@ def plot_toy(samples: Tensor | np.ndarray, mixture_name: str, path: str | Path,
         handle.set_sizes([20])
         handle.set_alpha(1.0)
     ax.set_title(title or mixture_name)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    try:  # whole or not at all: a full disk keeps the previous picture
+        with files.written(path, suffix=True) as tmp:
+            fig.savefig(tmp, dpi=100, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return path

@@ -17,7 +17,7 @@ import torch
 import gankit
 from gankit.checkpoint_format import FORMAT, REQUIRED, load_checkpoint  # noqa: F401  (read side, re-exported)
 from gankit.errors import CheckpointError
-from gankit.training.files import remove_stale_temporaries, replacing, translated  # noqa: F401  (re-exported)
+from gankit.files import remove_stale_temporaries, replacing, translated  # noqa: F401  (re-exported)
 
 
 SLOW_SAVE_ENV = "GANKIT_TEST_SLOW_SAVE"  # test-only: seconds to sleep per write call
@@ -64,7 +64,7 @@ def _writer(f):
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through :func:`gankit.training.files.replacing`: whatever happens
+    """``torch.save`` through :func:`gankit.files.replacing`: whatever happens
     meanwhile (kill -9, a full disk), ``path`` holds either the old or the new checkpoint,
     never a mix; a failed write removes its temporary file and re-raises the disk's error."""
     with replacing(Path(path)) as tmp, open(tmp, "wb") as f:

@@ -137,7 +137,7 @@ def claim_run_dir(run_dir: str | Path, create: bool) -> bool:
     Every failure is a one-line :class:`GankitError`. Returns False, locking nothing, when
     ``create`` is off and the folder does not exist (the missing checkpoint is reported by
     whoever loads it)."""
-    from gankit.training.files import remove_stale_temporaries
+    from gankit.files import remove_stale_temporaries
 
     run_dir = Path(run_dir)
     if not create and not run_dir.is_dir():

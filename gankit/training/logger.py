@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import torch
 
 from gankit import distributed
-from gankit.training.files import append_line, reason
+from gankit.files import append_line, reason
 
 
 class _Rows:
@@ -148,14 +148,22 @@ def non_finite(values: dict[str, float]) -> list[str]:
 class RunLogger:
     """Appends records to ``log.jsonl`` / ``metrics.jsonl`` and mirrors them to TensorBoard."""
 
-    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, enabled: bool = True, tensorboard: bool = True,
+                 from_step: int = 0):
+        """``from_step``: the step this run starts from. A killed run's TensorBoard events
+        after it are hidden (a resumed run writes those steps again), as its JSONL records
+        after it are dropped: TensorBoard shows one curve, not two overlapping ones."""
         self.run_dir, self.enabled = run_dir, enabled
         self._tb = None
         if enabled and tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self._tb = SummaryWriter(str(run_dir / "tb"))
+                # purge_step: readers drop the events of the folder's earlier files from that
+                # step on (a session-start event); a new folder needs none
+                earlier = (run_dir / "tb").is_dir() and any((run_dir / "tb").iterdir())
+                self._tb = SummaryWriter(str(run_dir / "tb"),
+                                         purge_step=from_step + 1 if earlier else None)
             except ImportError:  # tensorboard is optional: JSONL is the record of truth
                 self._tb = None
             except OSError as e:  # its folder cannot be made: the run goes on without it

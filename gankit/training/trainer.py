@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import torch
 
-from gankit import distributed
+from gankit import distributed, files
 from gankit.config import RunConfig, dump_yaml
 from gankit.data import build_source
 from gankit.errors import (CheckpointError, ConfigError, DataError, GankitError, TrainingDiverged,
@@ -30,7 +30,7 @@ from gankit.models import MODELS
 from gankit.models.base import GenerativeModel
 from gankit.runtime import resolve_device as runtime_device
 from gankit.runtime import describe_amp, resolve_amp, tune_allocator
-from gankit.training import files, lock
+from gankit.training import lock
 from gankit.training.checkpoint import (load_checkpoint, make_checkpoint, restore, save_checkpoint, seed_rngs,
                                         set_rng_state)
 from gankit.training.logger import Progress, RunLogger, RunningMeans, non_finite
@@ -185,7 +185,7 @@ class Trainer:
         # finite is read (one host read) only before something leaves the loop (a log tick,
         # grid, evaluation, checkpoint)
         self.running = RunningMeans()
-        self.logger = RunLogger(self.run_dir, enabled=self.main)
+        self.logger = RunLogger(self.run_dir, enabled=self.main, from_step=self.step)
         self.progress = Progress(t.steps, enabled=self.main and t.progress)
         # a scatter of 64 points shows no modes: vector data get a fuller picture
         n_fixed = max(t.n_grid, 1000) if self.info.kind == "vector" else t.n_grid
@@ -374,7 +374,8 @@ class Trainer:
             self.check_finite()  # no grid, score or checkpoint of a diverged model
         if self.main and t.sample_every and s % t.sample_every == 0:
             self.write_samples(f"step_{s:07d}")
-        if self.cfg.eval.every and s % self.cfg.eval.every == 0:
+        # the last step's evaluation is the final one (fit runs it once, after the last save)
+        if self.cfg.eval.every and s % self.cfg.eval.every == 0 and s < t.steps:
             self.evaluate()
         if t.ckpt_every and s % t.ckpt_every == 0:
             self.save()
@@ -443,7 +444,10 @@ class Trainer:
 
         if not self.cfg.eval.metrics:
             return {}
-        results = evaluate_during_training(self)
+        try:
+            results = evaluate_during_training(self)
+        except files.WriteError as e:  # a picture of the evaluation: say what survived
+            raise files.WriteError(f"{e}; {self._kept_checkpoint()}") from None
         if results and self.main:
             self.record({"step": self.step, **{f"metrics/{k}": v for k, v in results.items()},
                          "final": final, "protocol": results.protocols()}, file="metrics.jsonl")

@@ -98,9 +98,13 @@ class Run:
     def curves(self) -> dict[str, list[tuple[int, float]]]:
         """Every logged scalar and metric as (step, value) points; non-finite ones dropped."""
         out: dict[str, list[tuple[int, float]]] = {}
-        # training's evaluations only: a final one repeats the last step, and a later
-        # `gankit eval` (with its own sample count) is another measurement, not a point of the curve
-        during = [m for m in self.metrics if not m.get("final") and "source" not in m]
+        # training's evaluations only: a later `gankit eval` (with its own sample count) is
+        # another measurement, not a point of the curve. The final evaluation is the last
+        # step's point; runs of older versions also evaluated that step periodically, and
+        # their final record repeats it
+        during = [m for m in self.metrics if "source" not in m]
+        periodic = {m.get("step") for m in during if not m.get("final")}
+        during = [m for m in during if not m.get("final") or m.get("step") not in periodic]
         for record in self.logs + during:
             for key, value in record.items():
                 if key in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.training import files
+from gankit import files
 from tests.training.test_faults import TINY, one_error_line
 
 FULL = os.strerror(errno.ENOSPC)
@@ -143,6 +143,39 @@ def test_samples_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
     line = one_error_line(capsys.readouterr().err)
     assert line.startswith(f"error: could not write '{run / 'samples' / 'step_0000004.png'}' (")
     assert "the checkpoint of step 4 is kept" not in line  # the grid comes before the checkpoint
+
+
+TOY_EVAL = ["eval.metrics=[toy]", "eval.n_samples=256", "eval.every=4"]
+
+
+def test_full_disk_in_gankit_evals_metrics_record_keeps_the_old_records(tmp_path, full_disk, capsys):
+    run = tmp_path / "run"
+    assert train(run, "train.steps=4", *TOY_EVAL) == 0
+    before = (run / "metrics.jsonl").read_text()
+    assert before.count("\n") >= 1
+    capsys.readouterr()
+    full_disk("metrics.jsonl", budget=30)  # gankit eval's record meets a full disk
+    assert main(["eval", str(run), "--metrics", "toy", "--n", "256"]) == 2
+    captured = capsys.readouterr()
+    line = one_error_line(captured.err)
+    assert line == (f"error: could not write '{run / 'metrics.jsonl'}' ({FULL}); free space or "
+                    "fix the folder; the earlier records are kept and the scores are printed above")
+    assert "high_quality" in captured.out  # the scores were printed before the write
+    assert (run / "metrics.jsonl").read_text() == before  # the 30 bytes written were cut away
+
+
+def test_full_disk_in_an_evaluation_picture_keeps_the_previous_picture(tmp_path, full_disk, capsys):
+    run = tmp_path / "run"
+    assert train(run, "train.steps=4", *TOY_EVAL) == 0
+    scatter = run / "eval" / "toy_scatter.png"
+    before = scatter.read_bytes()
+    full_disk("toy_scatter.png", budget=200)  # the evaluation at step 8 meets a full disk
+    assert train(run, "train.steps=12", resume=True) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert line == (f"error: could not write '{scatter}' ({FULL}); free space or fix the folder; "
+                    f"the checkpoint of step 4 is kept; continue with: gankit train --resume {run}")
+    assert scatter.read_bytes() == before and Image.open(scatter).size[0] > 0
+    assert no_temporaries(run)
 
 
 def test_append_line_cuts_a_failed_record_away(tmp_path, full_disk):

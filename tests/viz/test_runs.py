@@ -29,6 +29,16 @@ def test_curves_drop_bookkeeping_bools_and_non_finite(tmp_path):
     assert curves == {"loss/D": [(10, 1.0), (20, 2.0)], "metrics/mode_kl": [(20, 0.5)]}
 
 
+def test_the_final_evaluation_is_the_last_point_of_a_metric_curve(tmp_path):
+    """Training evaluates its last step once, as the final evaluation: that is the curve's
+    last point (a later gankit eval's record is not a point)."""
+    run = read_run(write_run(tmp_path / "r", toy_config(), [], [
+        {"step": 10, "metrics/modes": 5.0, "final": False},
+        {"step": 20, "metrics/modes": 8.0, "final": True},
+        {"step": 20, "metrics/modes": 7.0, "source": "gankit eval", "n": 100}]))
+    assert run.curves() == {"metrics/modes": [(10, 5.0), (20, 8.0)]}
+
+
 def test_timing_from_first_to_last_record(make_run):
     # records at steps 10..100, time 1000 + step / 10: 9 s for 90 steps
     seconds, rate = read_run(make_run("r")).timing()

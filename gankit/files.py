@@ -1,6 +1,7 @@
-"""The one way the trainer writes a file: whole or not at all, and a failure is one line.
+"""The one way gankit writes a run's files: whole or not at all, and a failure is one line.
 
-A full disk (ENOSPC), an unwritable folder or an I/O error while a checkpoint, a sample
+The trainer, ``gankit eval`` (its ``metrics.jsonl`` record) and the pictures an evaluation
+draws all write through here, which is why it sits in the base layer. A full disk (ENOSPC), an unwritable folder or an I/O error while a checkpoint, a sample
 grid, ``config.yaml`` or a JSONL record is written must not leave a half-written file in
 place of the previous good one, nor end in a traceback. Whole files are written to a
 temporary name in the same folder and renamed over the target (:func:`replacing`); records
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import Iterator
 
 from gankit.errors import GankitError
+
+class WriteError(GankitError):
+    """A file could not be written (full disk, unwritable folder); the old file is kept."""
+
 
 TEMPORARY = ".tmp"  # a temporary file's name: .{target name}.{pid}.tmp[.suffix]
 
@@ -102,13 +107,22 @@ def reason(e: OSError) -> str:
 
 @contextlib.contextmanager
 def translated(path: Path, then: str, what: str = "",
-               error: type[GankitError] = GankitError) -> Iterator[None]:
+               error: type[GankitError] = WriteError) -> Iterator[None]:
     """An ``OSError`` inside becomes ``error``: "could not write {what}'{path}' (reason); {then}"
     (``then`` says what survived and how to go on)."""
     try:
         yield
     except OSError as e:
         raise error(f"could not write {what}'{path}' ({reason(e)}); {then}") from None
+
+
+@contextlib.contextmanager
+def written(path: Path, then: str = "free space or fix the folder",
+            suffix: bool = False) -> Iterator[Path]:
+    """``with written(path) as tmp``: :func:`replacing` with its failure as one
+    :class:`WriteError` line naming ``path`` (a picture of an evaluation, a report)."""
+    with translated(path, then), replacing(path, suffix) as tmp:
+        yield tmp
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:
