@@ -165,6 +165,161 @@ def cmd_time(args) -> dict:
     return out
 
 
+# ---- unsupervised directions read by the judges ---------------------------------------------------
+def _attribute_judges(kind: str, shape) -> list[tuple[str, object, list[str]]]:
+    """``[(attribute, judge, class names)]``: hair and eye colour for faces, the digit for MNIST."""
+    from gankit.use.judges import build_judge
+
+    names = ("hair", "eyes") if kind == "faces" else ("digits",)
+    return [(n, *build_judge(n, shape)[:2]) for n in names]
+
+
+def _read_edit(h, z: torch.Tensor, v: torch.Tensor, scale: float, s: float, attrs) -> dict:
+    """Per attribute, the share of latents ``z`` whose judged class differs between strength
+    ``-s`` and ``+s`` along ``v`` (``gankit edit``'s grid, two columns), and the commonest
+    change (``from->to`` and its share of all latents)."""
+    from gankit.use.directions import edit_grid
+
+    x = edit_grid(h, z, "z", None, v, scale, [-s, s])
+    out = {}
+    for name, judge, classes in attrs:
+        a, b = judge(x[:, 0]), judge(x[:, 1])
+        moved = a != b
+        pairs = torch.stack([a[moved], b[moved]], 1)
+        common = ""
+        if len(pairs):
+            vals, counts = pairs.unique(dim=0, return_counts=True)
+            i = int(counts.argmax())
+            common = f"{classes[int(vals[i, 0])]}->{classes[int(vals[i, 1])]} {float(counts[i]) / len(z):.0%}"
+        out[name] = {"changed": round(float(moved.float().mean()), 3), "commonest": common}
+    return out
+
+
+def _labelled_grid(blocks: list[torch.Tensor], labels: list[str], strengths: list[float], path: str) -> None:
+    """One PNG: each block ``[seeds, strengths, C, H, W]`` (``gankit edit``'s grid) under the
+    other, its name at the left, the strengths over the columns."""
+    from PIL import Image, ImageDraw
+
+    from gankit.viz import _FONT, image_grid
+
+    grids = [image_grid(b.flatten(0, 1), nrow=len(strengths),
+                        columns=["0" if v == 0 else f"{v:+g}" for v in strengths] if i == 0 else None)
+             for i, b in enumerate(blocks)]
+    left, gap = 46, 4
+    mode = grids[0].mode
+    white = 255 if mode == "L" else (255,) * 3
+    canvas = Image.new(mode, (left + grids[0].width, sum(g.height for g in grids) + gap * len(grids)), white)
+    draw, y = ImageDraw.Draw(canvas), 0
+    for g, text in zip(grids, labels):
+        canvas.paste(g, (left, y))
+        top = 16 if y == 0 else 0  # the first grid carries the strengths' header
+        draw.text((left - 4, y + top + (g.height - top) / 2), text, fill=0 if mode == "L" else (0, 0, 0),
+                  font=_FONT, anchor="rm")
+        y += g.height + gap
+    if mode == "RGB":  # 128 colours: a third of the bytes, no visible change at this size
+        canvas = canvas.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    canvas.save(path, optimize=True)
+
+
+@torch.no_grad()
+def cmd_directions(args) -> dict:
+    from gankit.api import load_run
+    from gankit.use import directions as d
+
+    run = load_run(args.run)
+    h = run.generator()
+    attrs = _attribute_judges(args.set, h.spec.out_shape)
+    z = torch.cat([h.draw(1, s) for s in range(args.seeds)])  # seeds as gankit edit draws them
+    strengths = d.parse_strengths(f"{-args.strength}:{args.strength}:7")
+    found = {"sefa": d.sefa(h, args.k), "pca": d.pca(h, args.k, n=5000)}
+    g = torch.Generator().manual_seed(0)
+    rand = torch.nn.functional.normalize(torch.randn(args.k, z.shape[1], generator=g), dim=1)
+    found["random"] = d.Directions("z", "random", [f"random{i}" for i in range(args.k)], rand,
+                                   (d._samples(h, "z", 2000, 0) @ rand.t()).std(0), torch.zeros(args.k))
+    out = {"set": args.set, "seeds": args.seeds, "strength": args.strength, "read": args.read, "methods": {}}
+    for method, dirs in found.items():
+        rows, blocks = {}, []
+        for i, name in enumerate(dirs.names):
+            v, scale = dirs.get(name)
+            read = {f"{s:g}": _read_edit(h, z, v, scale, s, attrs) for s in args.read}
+            last = read[f"{args.read[-1]:g}"]
+            top = max(last, key=lambda a: last[a]["changed"])
+            rows[name] = {"score": round(float(dirs.scores[i]), 4), "scale": round(scale, 3), "read": read, "top": top}
+            if method == "pca":  # |cos| with the SeFa direction of the same rank
+                rows[name]["abs_cos_sefa"] = round(abs(float(v @ found["sefa"].vectors[i])), 3)
+            blocks.append(d.edit_grid(h, z[:args.grid_seeds], "z", None, v, scale, strengths))
+        out["methods"][method] = rows
+        if args.figures and method != "random":
+            path = f"{args.figures}_{method}.png"
+            _labelled_grid(blocks, dirs.names, strengths, path)
+            out["methods"][method]["figure"] = path
+    return out
+
+
+# ---- truncation: FID / precision / recall over the threshold --------------------------------------
+def _svg_curves(rows: list[dict], title: str, path: str) -> None:
+    """Two small panels side by side: FID, and precision and recall, over the threshold."""
+    xs = list(range(len(rows)))
+    ticks = ["none" if r["truncation"] is None else f"{r['truncation']:g}" for r in rows]
+    w, h, pad = 260, 180, 40
+
+    def panel(ox: int, series: list[tuple[str, str, list[float]]], lo: float, hi: float, label: str) -> str:
+        px = lambda i: ox + pad + i * (w - 2 * pad) / max(1, len(xs) - 1)
+        py = lambda v: 20 + (h - 60) * (1 - (v - lo) / (hi - lo or 1))
+        s = [f'<rect x="{ox + pad}" y="20" width="{w - 2 * pad}" height="{h - 60}" fill="none" stroke="#999"/>',
+             f'<text x="{ox + 6}" y="14" font-size="11">{label}</text>']
+        for v in (lo, (lo + hi) / 2, hi):
+            s.append(f'<text x="{ox + pad - 4}" y="{py(v) + 4:.1f}" font-size="9" text-anchor="end">{v:.3g}</text>')
+        for i, t in enumerate(ticks):
+            s.append(f'<text x="{px(i):.1f}" y="{h - 26}" font-size="9" text-anchor="middle">{t}</text>')
+        s.append(f'<text x="{ox + w / 2}" y="{h - 10}" font-size="10" text-anchor="middle">z threshold</text>')
+        for k, (name, colour, ys) in enumerate(series):
+            pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(ys))
+            s.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            s += [f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="2.5" fill="{colour}"/>' for i, v in enumerate(ys)]
+            s.append(f'<text x="{ox + w - pad - 4}" y="{34 + 12 * k}" font-size="10" fill="{colour}" '
+                     f'text-anchor="end">{name}</text>')
+        return "\n".join(s)
+
+    fid = [r["fid"] for r in rows]
+    body = panel(0, [("FID", "#c33", fid)], 0, max(fid) * 1.05, f"{title}: FID (lower is better)")
+    body += panel(w, [("precision", "#36c", [r["precision"] for r in rows]),
+                      ("recall", "#393", [r["recall"] for r in rows])], 0, 1, "precision, recall")
+    open(path, "w").write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{h}" '
+                          f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>\n')
+
+
+@torch.no_grad()
+def cmd_truncation(args) -> dict:
+    from gankit.api import load_run
+    from gankit.metrics.compute import compute_metrics
+
+    run = load_run(args.run)
+    h = run.generator()
+    names, b = ["fid", "pr"], 250
+    common = dict(extractor="auto", cache_dir=args.cache_dir, real_n=args.n_real,
+                  reference=run.reference(args.n_real))
+    t = time.process_time()
+    a, ref, n_a, _ = run.real_pair(args.n, args.n_real, b)
+    floor = compute_metrics(names, a, ref, run.info, **common)  # real vs real: the metrics' floor
+    rows = []
+    for text in args.thresholds.split(","):
+        thr = None if text == "none" else float(text)
+        x = h.generate(args.n, args.seed, truncation=thr)
+        s = compute_metrics(names, (x[i:i + b] for i in range(0, len(x), b)), run.real_batches(b, args.n_real),
+                            run.info, **common)
+        fid = next(k for k in s if k.startswith("fid"))
+        rows.append({"truncation": thr, "fid": round(float(s[fid]), 2), "precision": round(float(s["precision"]), 3),
+                     "recall": round(float(s["recall"]), 3)})
+        print(json.dumps(rows[-1]), flush=True)
+    fid = next(k for k in floor if k.startswith("fid"))
+    if args.figure:
+        _svg_curves(rows, args.title, args.figure)
+    return {"metric": fid, "n": args.n, "n_real": args.n_real, "real_vs_real": {
+        "n": n_a, "fid": round(float(floor[fid]), 2), "precision": round(float(floor["precision"]), 3),
+        "recall": round(float(floor["recall"]), 3)}, "rows": rows, "cpu_s": round(time.process_time() - t)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="what", required=True)
@@ -181,8 +336,28 @@ def main() -> None:
     b.add_argument("--conditioned", action="store_true", help="hair: project out the eye-colour directions")
     c = sub.add_parser("time")
     c.add_argument("--steps", type=int, default=1000)
+    e = sub.add_parser("directions")
+    e.add_argument("--run", required=True)
+    e.add_argument("--set", choices=["mnist", "faces"], required=True)
+    e.add_argument("--k", type=int, default=5)
+    e.add_argument("--seeds", type=int, default=200)
+    e.add_argument("--strength", type=float, default=3.0, help="the grids' columns: -s..s in 7 steps")
+    e.add_argument("--grid-seeds", type=int, default=3)
+    e.add_argument("--read", type=lambda t: [float(v) for v in t.split(",")], default=[1.0, 3.0],
+                   help="strengths s at which -s and +s are judged")
+    e.add_argument("--figures", help="PREFIX: writes PREFIX_sefa.png and PREFIX_pca.png")
+    f = sub.add_parser("truncation")
+    f.add_argument("--run", required=True)
+    f.add_argument("--n", type=int, default=2000, help="samples per threshold")
+    f.add_argument("--n-real", type=int, default=2000)
+    f.add_argument("--thresholds", default="0.25,0.5,1,1.5,2,none")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--cache-dir")
+    f.add_argument("--figure", help="an .svg")
+    f.add_argument("--title", default="")
     args = p.parse_args()
-    print(json.dumps({"project": cmd_project, "edit": cmd_edit, "time": cmd_time}[args.what](args)))
+    print(json.dumps({"project": cmd_project, "edit": cmd_edit, "time": cmd_time, "directions": cmd_directions,
+                      "truncation": cmd_truncation}[args.what](args)))
 
 
 if __name__ == "__main__":
