@@ -9,9 +9,19 @@ search, supervised edits read by judges, and the time each step takes, on one CP
     python benchmarks/use_generator.py edit --run runs/use_faces --judge hair --seeds 200 --conditioned
     python benchmarks/use_generator.py edit --run runs/use_mnist --judge digits --seeds 200
     python benchmarks/use_generator.py time
+    python benchmarks/use_generator.py project --run runs/use_mnist --set mnist --n 20 --steps 500 --inception
+    python benchmarks/use_generator.py directions --run runs/use_faces --set faces --seeds 200 \
+        --figures benchmarks/figures/use_directions_faces
+    python benchmarks/use_generator.py directions --run runs/use_mnist --set mnist --seeds 200 \
+        --figures benchmarks/figures/use_directions_mnist
+    python benchmarks/use_generator.py truncation --run runs/use_mnist --n 2000 --n-real 2000 \
+        --cache-dir CACHE --figure benchmarks/figures/use_truncation_mnist.png
+    python benchmarks/use_generator.py truncation --run runs/use_faces --n 1000 --n-real 1000 \
+        --extractor face-judge --cache-dir CACHE --figure benchmarks/figures/use_truncation_faces.png
 
-Prints one JSON object per measurement; nothing is written to BENCHMARKS.md. Times are CPU
-seconds of this process (one thread), so other jobs on the machine do not inflate them.
+Prints one JSON object per measurement (``truncation`` also one line per threshold); nothing
+is written to BENCHMARKS.md, only the figures asked for. Times are CPU seconds of this process
+(one thread), so other jobs on the machine do not inflate them.
 
 * ``project``: ``n`` target images (MNIST: training digits, as no held-out MNIST ships;
   faces: built-in faces 5,000+, which faces2000 never saw), projected with ``gankit
@@ -25,12 +35,26 @@ seconds of this process (one thread), so other jobs on the machine do not inflat
   colours' directions (InterFaceGAN's conditional manipulation). For comparison, each
   reached latent is also moved the same distance in a random direction instead, and the eye
   colour compared again ("kept_other_random_move").
+* ``project --inception``: also the mean L2 distance between each target's Inception
+  features (the FID extractor's) and those of its projection, of the best random sample (the
+  one closest in pixels) and, for faces, of the nearest training face.
+* ``directions``: the top ``k`` SeFa and PCA directions and ``k`` random unit directions; for
+  each, the latents of seeds 0..seeds-1 moved to strength -s and +s (``gankit edit``'s
+  ``edit_grid``) for each s in ``--read``, and per attribute (hair and eye colour for faces,
+  the digit for MNIST) the share of seeds whose judged class differs between the ends, with
+  the commonest change; ``--figures``: one labelled grid per method (rows: ``grid-seeds``
+  seeds per direction; columns: -strength..strength in 7 steps).
+* ``truncation``: FID and precision/recall (k = 3) of ``n`` samples per z threshold against
+  ``n-real`` training images, and the same between two disjoint real sets; ``--extractor
+  face-judge`` measures them in the colour judge's pooled features (traced to TorchScript)
+  where Inception is too slow; ``--figure``: the curves (Pillow).
 * ``time``: one 64-px image, 1,000 steps, one thread: DCGAN (z) and StyleGAN2-style (w+,
   noise maps), untrained (the time does not depend on the weights); and each direction method.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 
@@ -39,15 +63,33 @@ import torch
 torch.set_num_threads(1)
 
 
-def _best_random(handle, targets: torch.Tensor, n: int, batch: int = 500) -> torch.Tensor:
+def _best_random(handle, targets: torch.Tensor, n: int, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
     """Per target, the PSNR (as :func:`gankit.use.project.psnr`, over all pairs) of the
-    closest of ``n`` generated samples."""
+    closest of ``n`` generated samples, and that sample."""
     best = torch.full((len(targets),), float("inf"))
+    images = torch.zeros_like(targets)
     for start in range(0, n, batch):
         x = handle.generate(min(batch, n - start), seed=10_000 + start)
         d = torch.cdist(targets.flatten(1), x.flatten(1)).square() / targets[0].numel()
-        best = torch.minimum(best, d.min(1).values)
-    return 10 * torch.log10(4.0 / best)
+        low, at = d.min(1)
+        better = low < best
+        images[better] = x[at[better]]
+        best = torch.minimum(best, low)
+    return 10 * torch.log10(4.0 / best), images
+
+
+@functools.lru_cache(maxsize=1)
+def _inception():
+    from gankit.metrics.extractors import InceptionExtractor
+
+    return InceptionExtractor()
+
+
+def _inception_distance(targets: torch.Tensor, others: torch.Tensor) -> float:
+    """Mean L2 distance between each target's and its counterpart's Inception features (the
+    FID extractor's 2,048-d pool features)."""
+    a, b = _inception()(targets).features, _inception()(others).features
+    return float((a - b).norm(dim=1).mean())
 
 
 def _targets(kind: str, run, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -75,7 +117,7 @@ def cmd_project(args) -> dict:
     p = project(handle, targets, settings=ProjectionSettings(steps=args.steps),
                 features=discriminator_features(run.model.D), seeds=list(range(args.n)))
     seconds = time.process_time() - t
-    rand = _best_random(handle, targets, args.random)
+    rand, rand_images = _best_random(handle, targets, args.random)
     out = {"set": args.set, "n": args.n, "steps": args.steps, "space": p.space,
            "projection_psnr": float(p.psnr.mean()), "random_search_psnr": float(rand.mean()),
            "random_samples": args.random, "projection_beats_random": int((p.psnr > rand).sum()),
@@ -85,6 +127,12 @@ def cmd_project(args) -> dict:
         near = 10 * torch.log10(4.0 / d)
         out["nearest_training_psnr"] = float(near.mean())
         out["projection_beats_nearest"] = int((p.psnr > near).sum())
+    if args.inception:  # the same images, compared in the FID extractor's features
+        out["inception_distance"] = {"projection": _inception_distance(targets, p.images.cpu()),
+                                     "best_random_by_pixels": _inception_distance(targets, rand_images)}
+        if train is not None:
+            nearest = train[torch.cdist(targets.flatten(1), train.flatten(1)).argmin(1)]
+            out["inception_distance"]["nearest_training"] = _inception_distance(targets, nearest)
     return out
 
 
@@ -257,36 +305,57 @@ def cmd_directions(args) -> dict:
 
 
 # ---- truncation: FID / precision / recall over the threshold --------------------------------------
-def _svg_curves(rows: list[dict], title: str, path: str) -> None:
-    """Two small panels side by side: FID, and precision and recall, over the threshold."""
-    xs = list(range(len(rows)))
-    ticks = ["none" if r["truncation"] is None else f"{r['truncation']:g}" for r in rows]
-    w, h, pad = 260, 180, 40
+def _curves_png(rows: list[dict], real: dict, title: str, path: str) -> None:
+    """Two small panels side by side (Pillow): FID, and precision and recall, over the
+    threshold; the dashed lines are real vs real, the metrics' floor and ceiling."""
+    from PIL import Image, ImageDraw
 
-    def panel(ox: int, series: list[tuple[str, str, list[float]]], lo: float, hi: float, label: str) -> str:
-        px = lambda i: ox + pad + i * (w - 2 * pad) / max(1, len(xs) - 1)
-        py = lambda v: 20 + (h - 60) * (1 - (v - lo) / (hi - lo or 1))
-        s = [f'<rect x="{ox + pad}" y="20" width="{w - 2 * pad}" height="{h - 60}" fill="none" stroke="#999"/>',
-             f'<text x="{ox + 6}" y="14" font-size="11">{label}</text>']
-        for v in (lo, (lo + hi) / 2, hi):
-            s.append(f'<text x="{ox + pad - 4}" y="{py(v) + 4:.1f}" font-size="9" text-anchor="end">{v:.3g}</text>')
+    from gankit.viz import _FONT
+
+    ticks = ["none" if r["truncation"] is None else f"{r['truncation']:g}" for r in rows]
+    w, h, left, top, bottom = 300, 220, 44, 44, 40
+    image = Image.new("RGB", (2 * w, h), "white")
+    draw = ImageDraw.Draw(image)
+
+    def panel(ox: int, series: list[tuple[str, str, list[float], float]], hi: float, label: str) -> None:
+        px = lambda i: ox + left + 8 + i * (w - left - 24) / max(1, len(rows) - 1)
+        py = lambda v: top + (h - top - bottom) * (1 - v / hi)
+        draw.rectangle((ox + left, top, ox + w - 8, h - bottom), outline=(150, 150, 150))
+        draw.text((ox + 6, 6), label, fill="black", font=_FONT)
+        for v in (0, hi / 2, hi):
+            draw.text((ox + left - 4, py(v)), f"{v:.3g}", fill="black", font=_FONT, anchor="rm")
         for i, t in enumerate(ticks):
-            s.append(f'<text x="{px(i):.1f}" y="{h - 26}" font-size="9" text-anchor="middle">{t}</text>')
-        s.append(f'<text x="{ox + w / 2}" y="{h - 10}" font-size="10" text-anchor="middle">z threshold</text>')
-        for k, (name, colour, ys) in enumerate(series):
-            pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(ys))
-            s.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-            s += [f'<circle cx="{px(i):.1f}" cy="{py(v):.1f}" r="2.5" fill="{colour}"/>' for i, v in enumerate(ys)]
-            s.append(f'<text x="{ox + w - pad - 4}" y="{34 + 12 * k}" font-size="10" fill="{colour}" '
-                     f'text-anchor="end">{name}</text>')
-        return "\n".join(s)
+            draw.text((px(i), h - bottom + 4), t, fill="black", font=_FONT, anchor="mt")
+        draw.text((ox + left + (w - left) / 2, h - 12), "z threshold", fill="black", font=_FONT, anchor="mm")
+        for k, (name, colour, ys, ref) in enumerate(series):
+            for x0 in range(int(px(0)), int(px(len(rows) - 1)), 8):  # real vs real, dashed
+                draw.line((x0, py(ref), x0 + 4, py(ref)), fill=colour)
+            draw.line([(px(i), py(v)) for i, v in enumerate(ys)], fill=colour, width=2)
+            for i, v in enumerate(ys):
+                draw.ellipse((px(i) - 3, py(v) - 3, px(i) + 3, py(v) + 3), fill=colour)
+            draw.text((ox + w - 8 - 70 * k, 24), name, fill=colour, font=_FONT, anchor="ra")
 
     fid = [r["fid"] for r in rows]
-    body = panel(0, [("FID", "#c33", fid)], 0, max(fid) * 1.05, f"{title}: FID (lower is better)")
-    body += panel(w, [("precision", "#36c", [r["precision"] for r in rows]),
-                      ("recall", "#393", [r["recall"] for r in rows])], 0, 1, "precision, recall")
-    open(path, "w").write(f'<svg xmlns="http://www.w3.org/2000/svg" width="{2 * w}" height="{h}" '
-                          f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n{body}\n</svg>\n')
+    panel(0, [("FID", (200, 40, 40), fid, real["fid"])], max(fid) * 1.05, f"{title}: FID")
+    panel(w, [("recall", (40, 150, 60), [r["recall"] for r in rows], real["recall"]),
+              ("precision", (40, 90, 200), [r["precision"] for r in rows], real["precision"])], 1.0,
+          "precision, recall (dashed: real vs real)")
+    image.save(path, optimize=True)
+
+
+def _judge_extractor(folder: str) -> str:
+    """The face colour judge's pooled features (96-d, before its two heads) as a TorchScript
+    extractor file in ``folder``: a cheap feature space for faces where Inception's 0.23 CPU s
+    an image is not affordable (32-px faces only: the judge's own size, no resize traced)."""
+    from pathlib import Path
+
+    from gankit.use.judges import JUDGE_SIZE, load_face_judge
+
+    net, _ = load_face_judge()
+    path = Path(folder) / "face_judge_features.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.trace(net.body.eval(), torch.zeros(2, 3, JUDGE_SIZE, JUDGE_SIZE)).save(str(path))
+    return str(path)
 
 
 @torch.no_grad()
@@ -297,7 +366,8 @@ def cmd_truncation(args) -> dict:
     run = load_run(args.run)
     h = run.generator()
     names, b = ["fid", "pr"], 250
-    common = dict(extractor="auto", cache_dir=args.cache_dir, real_n=args.n_real,
+    extractor = _judge_extractor(args.cache_dir) if args.extractor == "face-judge" else args.extractor
+    common = dict(extractor=extractor, cache_dir=args.cache_dir, real_n=args.n_real,
                   reference=run.reference(args.n_real))
     t = time.process_time()
     a, ref, n_a, _ = run.real_pair(args.n, args.n_real, b)
@@ -313,11 +383,12 @@ def cmd_truncation(args) -> dict:
                      "recall": round(float(s["recall"]), 3)})
         print(json.dumps(rows[-1]), flush=True)
     fid = next(k for k in floor if k.startswith("fid"))
+    real = {"n": n_a, "fid": round(float(floor[fid]), 2), "precision": round(float(floor["precision"]), 3),
+            "recall": round(float(floor["recall"]), 3)}
     if args.figure:
-        _svg_curves(rows, args.title, args.figure)
-    return {"metric": fid, "n": args.n, "n_real": args.n_real, "real_vs_real": {
-        "n": n_a, "fid": round(float(floor[fid]), 2), "precision": round(float(floor["precision"]), 3),
-        "recall": round(float(floor["recall"]), 3)}, "rows": rows, "cpu_s": round(time.process_time() - t)}
+        _curves_png(rows, real, args.title, args.figure)
+    return {"metric": fid, "extractor": args.extractor, "n": args.n, "n_real": args.n_real,
+            "real_vs_real": real, "rows": rows, "cpu_s": round(time.process_time() - t)}
 
 
 def main() -> None:
@@ -329,6 +400,7 @@ def main() -> None:
     a.add_argument("--n", type=int, default=20)
     a.add_argument("--steps", type=int, default=500)
     a.add_argument("--random", type=int, default=10_000)
+    a.add_argument("--inception", action="store_true", help="also the Inception-feature distance")
     b = sub.add_parser("edit")
     b.add_argument("--run", required=True)
     b.add_argument("--judge", required=True)
@@ -352,8 +424,10 @@ def main() -> None:
     f.add_argument("--n-real", type=int, default=2000)
     f.add_argument("--thresholds", default="0.25,0.5,1,1.5,2,none")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--cache-dir")
-    f.add_argument("--figure", help="an .svg")
+    f.add_argument("--cache-dir", required=True)
+    f.add_argument("--extractor", default="auto", help="auto (the run's FID features), inception, digits, "
+                   "or face-judge (the colour judge's pooled features, 32-px faces)")
+    f.add_argument("--figure", help="a .png")
     f.add_argument("--title", default="")
     args = p.parse_args()
     print(json.dumps({"project": cmd_project, "edit": cmd_edit, "time": cmd_time, "directions": cmd_directions,
