@@ -323,7 +323,8 @@ def _curves_png(rows: list[dict], real: dict, title: str, path: str) -> None:
         draw.rectangle((ox + left, top, ox + w - 8, h - bottom), outline=(150, 150, 150))
         draw.text((ox + 6, 6), label, fill="black", font=_FONT)
         for v in (0, hi / 2, hi):
-            draw.text((ox + left - 4, py(v)), f"{v:.3g}", fill="black", font=_FONT, anchor="rm")
+            draw.text((ox + left - 4, py(v)), f"{v:.0f}" if hi >= 10 else f"{v:.2g}", fill="black",
+                      font=_FONT, anchor="rm")
         for i, t in enumerate(ticks):
             draw.text((px(i), h - bottom + 4), t, fill="black", font=_FONT, anchor="mt")
         draw.text((ox + left + (w - left) / 2, h - 12), "z threshold", fill="black", font=_FONT, anchor="mm")
