@@ -264,7 +264,7 @@ def _labelled_grid(blocks: list[torch.Tensor], labels: list[str], strengths: lis
         draw.text((left - 4, y + top + (g.height - top) / 2), text, fill=0 if mode == "L" else (0, 0, 0),
                   font=_FONT, anchor="rm")
         y += g.height + gap
-    if mode == "RGB":  # 128 colours: a third of the bytes, no visible change at this size
+    if mode == "RGB":  # 128 colours: a quarter of the bytes, no visible change at this size
         canvas = canvas.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
     canvas.save(path, optimize=True)
 
