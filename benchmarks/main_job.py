@@ -56,6 +56,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     p.add_argument("--digits-only", action="store_true",
                    help="skip Inception (minutes per 1,000 images on a CPU): digit-feature FID only")
+    p.add_argument("--ema-only", action="store_true",
+                   help="Inception FID of the EMA generator only (the live one in digit features)")
+    p.add_argument("--title", default=SECTION[3:], help="the BENCHMARKS.md section to write "
+                   "(a sweep gets its own, beside the preset's)")
+    p.add_argument("--no-figure", action="store_true", help="leave the README's sample figure alone")
     p.add_argument("--json", type=Path, default=None, help="also write the rows here")
     return p.parse_args()
 
@@ -129,10 +134,12 @@ def digit_report(ext: DigitExtractor, x: torch.Tensor, real: tuple | None = None
 
 
 def evaluate(run_dir: Path, n: int, real: dict, inc: InceptionExtractor | None,
-             dig: DigitExtractor) -> dict:
+             dig: DigitExtractor, ema_only: bool = False) -> dict:
     run = load_run(run_dir)
     row = {"steps": run.cfg.train.steps}
     for label, ema in (("ema", True), ("live", False)):
+        if inc is not None and not ema and ema_only:
+            inc = None  # the live generator in digit features only
         x = run.generate(n, seed=1, use_ema=ema)
         digits = digit_report(dig, x, real["digits"], real["spread"])
         digits.pop("feats"), digits.pop("spread")
@@ -166,8 +173,10 @@ def reference(n: int, inc: InceptionExtractor | None, dig: DigitExtractor) -> tu
 
 
 def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: dict, args) -> str:
-    cmd = f"python benchmarks/main_job.py --settings {args.settings} --seeds {args.seeds}"
-    lines = [SECTION, "",
+    flags = "".join(f" --{name.replace('_', '-')}" for name in ("digits_only", "ema_only")
+                    if getattr(args, name))
+    cmd = f"python benchmarks/main_job.py --settings \"{args.settings}\" --seeds {args.seeds}{flags}"
+    lines = [f"## {args.title}", "",
              f"Command: `{cmd}` (run on {time.strftime('%Y-%m-%d')}, 2-core CPU machine, "
              f"{args.jobs} runs at a time on one thread each). FID: {args.n:,} samples against "
              f"{args.n:,} real MNIST-5k digits ({args.n // 10} per class, seeded), standard FID "
@@ -177,21 +186,21 @@ def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: 
              "classifier reads it), the mean pixel distance between two of its samples, as a share "
              "of the real digits' (mean over classes; the lowest class beside it). Mean ± std "
              "over seeds.", "",
-             "| setting | overrides | CPU s (train) | FID (EMA) | FID (live) | digit FID (EMA) | "
+             "| setting | overrides | seeds | CPU s (train) | FID (EMA) | FID (live) | digit FID (EMA) | "
              "digit FID (live) | confident (EMA) | class KL (EMA) | smallest class (EMA) | "
              "within-class diversity (EMA; lowest class) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, rs in rows.items():
         col = lambda k: [r.get(k, float("nan")) for r in rs]  # noqa: E731
         lines.append(f"| {name} | `{' '.join(settings[name]) or '(preset)'}` | "
-                     f"{mean_std([r['cpu_min'] * 60 for r in rs])} | {mean_std(col('fid_ema'))} | "
+                     f"{', '.join(r['run'].rsplit('seed', 1)[1] for r in rs)} | {mean_std([r['cpu_min'] * 60 for r in rs])} | {mean_std(col('fid_ema'))} | "
                      f"{mean_std(col('fid_live'))} | {mean_std(col('fid_digits_ema'))} | "
                      f"{mean_std(col('fid_digits_live'))} | "
                      f"{mean_std([100 * v for v in col('confident_ema')])}% | "
                      f"{statistics.mean(col('class_kl_ema')):.3f} | "
                      f"{100 * min(col('min_class_ema')):.1f}% | "
                      f"{statistics.mean(col('diversity_ema')):.2f} ({min(col('min_diversity_ema')):.2f}) |")
-    lines.append(f"| real vs real (disjoint {args.n:,}) | | | {floor['fid']:.1f} | | "
+    lines.append(f"| real vs real (disjoint {args.n:,}) | | | | {floor['fid']:.1f} | | "
                  f"{floor['fid_digits']:.2f} | | {100 * floor['confident']:.1f}% | "
                  f"{floor['class_kl']:.3f} | {100 * floor['min_class']:.1f}% | "
                  f"{floor['diversity']:.2f} ({floor['min_diversity']:.2f}) |")
@@ -211,8 +220,9 @@ def main() -> int:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         names = {f"{s}-seed{k}": (s, k) for s in settings for k in range(args.seeds)}
-        if args.evaluate_only:
+        if args.evaluate_only:  # the runs there (a setting may have fewer seeds than --seeds)
             cpu = json.loads((work / "cpu_minutes.json").read_text())
+            names = {run: sk for run, sk in names.items() if run in cpu}
         else:
             commands = {run: [sys.executable, "-m", "gankit", "train", "mnist_dcgan", *settings[s],
                               f"train.seed={k}", "train.threads=1", "train.progress=false",
@@ -222,10 +232,10 @@ def main() -> int:
         real, floor = reference(args.n, inc, dig)
         rows: dict[str, list[dict]] = {s: [] for s in settings}
         for run, (s, k) in names.items():
-            row = {"run": run, "cpu_min": cpu[run], **evaluate(work / run, args.n, real, inc, dig)}
+            row = {"run": run, "cpu_min": cpu[run], **evaluate(work / run, args.n, real, inc, dig, args.ema_only)}
             rows[s].append(row)
             print(json.dumps({k2: v for k2, v in row.items() if not k2.startswith("hist")}), flush=True)
-        if not args.no_write:  # the README's figure, made by the command its caption gives
+        if not args.no_write and not args.no_figure:  # the README's figure, made by the command its caption gives
             first = work / next(iter(names))
             subprocess.run([sys.executable, "-m", "gankit", *FIGURE_COMMAND, str(first)], check=True)
     text = section(rows, settings, floor, args)

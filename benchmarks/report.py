@@ -39,6 +39,8 @@ def mean_std(values: list[float], fmt: str = ".1f") -> str:
     """``mean ± std`` over seeds (the sample std) to the precision the std supports
     (:func:`gankit.metrics.describe.format_mean_std`, as reports show it), or the one value
     in ``fmt``."""
+    if any(v != v for v in values):  # nan: not measured in this run (e.g. --digits-only)
+        return "-"
     if len(values) == 1:
         return format(values[0], fmt)
     return format_mean_std(statistics.mean(values), statistics.stdev(values))

@@ -104,7 +104,8 @@ class Run:
         # their final record repeats it
         during = [m for m in self.metrics if "source" not in m]
         periodic = {m.get("step") for m in during if not m.get("final")}
-        during = [m for m in during if not m.get("final") or m.get("step") not in periodic]
+        # (a run evaluated only at the end has one point per metric: no curve, the table shows it)
+        during = [m for m in during if periodic and (not m.get("final") or m.get("step") not in periodic)]
         for record in self.logs + during:
             for key, value in record.items():
                 if key in NOT_CURVES or isinstance(value, bool) or not isinstance(value, (int, float)):
