@@ -200,7 +200,7 @@ def section(rows: dict[str, list[dict]], settings: dict[str, list[str]], floor: 
                      f"{statistics.mean(col('class_kl_ema')):.3f} | "
                      f"{100 * min(col('min_class_ema')):.1f}% | "
                      f"{statistics.mean(col('diversity_ema')):.2f} ({min(col('min_diversity_ema')):.2f}) |")
-    lines.append(f"| real vs real (disjoint {args.n:,}) | | | | {floor['fid']:.1f} | | "
+    lines.append(f"| real vs real (disjoint {args.n:,}) | | | | {mean_std([floor['fid']])} | | "
                  f"{floor['fid_digits']:.2f} | | {100 * floor['confident']:.1f}% | "
                  f"{floor['class_kl']:.3f} | {100 * floor['min_class']:.1f}% | "
                  f"{floor['diversity']:.2f} ({floor['min_diversity']:.2f}) |")
