@@ -29,6 +29,7 @@ toy            ``modes``, ``high_quality``, ``mode_kl`` (ring8 / grid25 vectors)
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit import files
 from gankit.data.info import DataInfo
 from gankit.errors import ConfigError, DataError
 from gankit.metrics import anime, classifier, frechet, mmd, nearest, prdc, toy
@@ -359,8 +361,11 @@ class _Reference:
         if self._use_cache() and side.n >= 2:
             for stat in self.needs:
                 if stat.cached and side.values.get(stat.name) is not None:
-                    self.cache.save_arrays(self._key(stat), side.accumulators[stat.name].arrays(),
-                                           side.protocol, side.n)
+                    try:
+                        self.cache.save_arrays(self._key(stat), side.accumulators[stat.name].arrays(),
+                                               side.protocol, side.n)
+                    except files.WriteError as e:  # a cache: the scores stand without it
+                        warnings.warn(f"statistics cache not saved: {e}", stacklevel=2)
         return side
 
     def stats(self) -> FeatureStats:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gankit import files
 from gankit.errors import DataError
 from gankit.metrics.protocol import (UNKNOWN_PROTOCOL, Protocol, check_same_protocol,
                                      feature_protocol, from_json, is_unknown, to_json)
@@ -123,15 +124,17 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
     leave one of their files whole, never a mix, and a failed write leaves ``path`` alone."""
     # a name of its own per writer (mkstemp would also do, but makes the file owner-only)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # a full disk or an unwritable folder is one line (files.WriteError), the old file kept
+    with files.translated(path, "free space or fix the folder; the file there is unchanged"):
+        try:
+            with open(tmp, "xb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def read_npz(path: str | Path, with_features: bool = True) -> tuple[FeatureStats, np.ndarray | None]:

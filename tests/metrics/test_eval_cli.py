@@ -138,3 +138,29 @@ def test_a_second_eval_reads_every_real_side_from_the_cache(tmp_path, capsys, mo
     second, out2 = _fid_of_run(run, capsys, *args)
     assert scanned == [("generated", 40)] and second == first
     assert out1.split("real vs real")[1] == out2.split("real vs real")[1]  # the same reference
+
+
+from tests.training.test_full_disk import full_disk  # noqa: E402,F401  (the fixture)
+
+
+def test_full_disk_while_saving_statistics_is_one_line_and_keeps_the_old_file(tmp_path, capsys, full_disk):
+    b = _write_folder(tmp_path / "b", 1)
+    stats = tmp_path / "b.npz"
+    stats.write_bytes(b"the old statistics")
+    full_disk("b.npz")
+    assert main(["eval", str(b), "--save-stats", str(stats), *FAST]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "could not write" in err and "b.npz" in err
+    assert stats.read_bytes() == b"the old statistics"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_full_disk_in_the_statistics_cache_only_warns(tmp_path, capsys, full_disk):
+    a, b = _write_folder(tmp_path / "a", 0), _write_folder(tmp_path / "b", 1)
+    cache = tmp_path / "cache"
+    fast = [x for x in FAST if x != "--no-cache"]
+    full_disk(".npz")
+    with pytest.warns(UserWarning, match="statistics cache not saved"):
+        assert main(["eval", str(a), str(b), "--metrics", "fid", "--cache-dir", str(cache), *fast]) == 0
+    assert _value(capsys.readouterr().out, "fid") > 0
+    assert not any(cache.rglob("*.npz"))
