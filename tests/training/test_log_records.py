@@ -24,17 +24,24 @@ def test_the_last_step_is_logged_and_shown_whatever_log_every_is(tmp_path, capsy
     assert "step 6/6" in capsys.readouterr().err  # the progress shows it too
 
 
-def test_resume_from_an_older_checkpoint_drops_the_records_after_it(tmp_path):
-    """A run killed after logging step 8 whose last checkpoint is step 4: resuming writes
-    steps 6 and 8 again, and each stays in the logs once (a half-written line goes too)."""
+def trained_to_8_with_the_checkpoint_of_4(tmp_path):
+    """``(run, cfg)``: a run that logged and evaluated up to step 8 and was then killed before
+    the checkpoint of step 8 (its last.pt is the one of step 4)."""
     run = tmp_path / "run"
     cfg = tiny_toy_config(**{"train.steps": 8, "train.log_every": 2, "train.ckpt_every": 4, **EVAL})
     trainer = Trainer(cfg, run)
     last, at_4 = run / "checkpoints" / "last.pt", tmp_path / "step4.pt"
     trainer.phase_callbacks.append(lambda t: t.step == 4 and not at_4.exists() and shutil.copy(last, at_4))
     trainer.fit()
+    shutil.copy(at_4, last)
+    return run, cfg
+
+
+def test_resume_from_an_older_checkpoint_drops_the_records_after_it(tmp_path):
+    """A run killed after logging step 8 whose last checkpoint is step 4: resuming writes
+    steps 6 and 8 again, and each stays in the logs once (a half-written line goes too)."""
+    run, cfg = trained_to_8_with_the_checkpoint_of_4(tmp_path)
     first = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    shutil.copy(at_4, last)  # as if killed before the checkpoint of step 8
     with open(run / "log.jsonl", "a") as f:
         f.write('{"step": 9, "loss/D"')  # killed in the middle of a record
     assert steps(run / "metrics.jsonl") == [4, 8]  # step 8 is the final evaluation
@@ -51,13 +58,7 @@ def test_resume_from_an_older_checkpoint_keeps_one_tensorboard_curve(tmp_path):
     """As above, read back from TensorBoard's event files: the killed run's events after step
     4 are hidden, so each step is one point (there were two curves over steps 6 and 8)."""
     event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
-    run = tmp_path / "run"
-    cfg = tiny_toy_config(**{"train.steps": 8, "train.log_every": 2, "train.ckpt_every": 4, **EVAL})
-    trainer = Trainer(cfg, run)
-    last, at_4 = run / "checkpoints" / "last.pt", tmp_path / "step4.pt"
-    trainer.phase_callbacks.append(lambda t: t.step == 4 and not at_4.exists() and shutil.copy(last, at_4))
-    trainer.fit()
-    shutil.copy(at_4, last)  # as if killed after step 8 but before its checkpoint
+    run, cfg = trained_to_8_with_the_checkpoint_of_4(tmp_path)
     time.sleep(1.1)  # event files are read in the order of their names, which start with the second
     Trainer(cfg, run, resume=True).fit()
     assert len(list((run / "tb").iterdir())) == 2  # the killed run's file and the resumed one's
